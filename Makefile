@@ -1,0 +1,33 @@
+# The two set-up commands of the README: `make quickstart` and `make test`. Both create .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Pinned CPU build first: an unpinned torch makes pip fetch a multi-GB CUDA build. The package itself asks for a
+# range (torch>=2.1), so a user with another torch already installed keeps it (override: make TORCH=... ).
+TORCH ?= torch==2.13.0
+
+.PHONY: venv quickstart test bench-ewt clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+quickstart: venv
+	$(BIN)/bilstm-tagger train configs/tiny.cfg --train data/en_ewt-sample-train.conllu \
+		--dev data/en_ewt-sample-dev.conllu --output runs/quickstart
+	$(BIN)/bilstm-tagger evaluate runs/quickstart data/en_ewt-sample-test.conllu --output runs/quickstart-test.json
+	$(BIN)/python examples/tag_with_spacy.py runs/quickstart "I didn't like the hotel, but the staff were friendly."
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench-ewt: venv
+	bash bench/ewt_bilstm.sh
+
+clean:
+	rm -rf runs .pytest_cache

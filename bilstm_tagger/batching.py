@@ -1,0 +1,142 @@
+"""Turning sentences into padded tensors, and grouping sentences of similar length into batches.
+
+Each batch holds the characters of each *distinct* form once (``type_chars``), with ``word_types`` pointing every
+word at its form: the character encoder then runs once per form, not once per token.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import torch
+
+from .corpus import Sentence
+from .vocab import IGNORE_INDEX, PAD_ID, UNK_ID, Vocabularies, word_key
+
+
+@dataclass
+class Batch:
+    """Padded tensors for a batch of B sentences of at most T words, with U distinct forms of at most L chars.
+
+    Attributes:
+        words: (B, T) word ids, ``PAD_ID`` after each sentence's end.
+        word_types: (B, T) index of each word's form in ``type_chars`` (0 for padding, masked downstream).
+        type_chars: (U, L) character ids of each distinct form, ``PAD_ID`` padded.
+        type_lengths: (U,) number of characters of each form.
+        lengths: (B,) number of words of each sentence.
+        targets: per target, (B, T) label ids, ``IGNORE_INDEX`` for padding and unannotated words.
+    """
+
+    words: torch.Tensor
+    word_types: torch.Tensor
+    type_chars: torch.Tensor
+    type_lengths: torch.Tensor
+    lengths: torch.Tensor
+    targets: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def n_words(self) -> int:
+        return int(self.lengths.sum())
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(
+            words=self.words.to(device),
+            word_types=self.word_types.to(device),
+            type_chars=self.type_chars.to(device),
+            type_lengths=self.type_lengths,  # pack_padded_sequence wants lengths on the CPU
+            lengths=self.lengths,
+            targets={k: v.to(device) for k, v in self.targets.items()},
+        )
+
+
+def make_batch(
+    sentences: Sequence[Sequence[str]],
+    vocabs: Vocabularies,
+    *,
+    labels: Optional[Sequence[Sentence]] = None,
+    word_dropout: float = 0.0,
+    rng: Optional[random.Random] = None,
+) -> Batch:
+    """Tensorise a batch of sentences.
+
+    Args:
+        sentences: each sentence's word forms (at least one word each).
+        vocabs: the model's vocabularies and label sets.
+        labels: the same sentences with gold annotation, to fill ``Batch.targets`` (training and loss only).
+        word_dropout: alpha of frequency-aware word dropout: a word seen c times in training is replaced by
+            ``UNK_ID`` with probability alpha / (alpha + c), so rare words teach the UNK embedding. 0 disables it.
+        rng: random source for word dropout (required when ``word_dropout > 0``).
+    """
+    n = len(sentences)
+    max_len = max((len(s) for s in sentences), default=0)
+    words = torch.full((n, max_len), PAD_ID, dtype=torch.long)
+    word_types = torch.zeros((n, max_len), dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in sentences], dtype=torch.long)
+    type_index: Dict[str, int] = {}
+    word_index = vocabs.words.index
+    counts = vocabs.words.counts
+    for i, forms in enumerate(sentences):
+        ids = []
+        types = []
+        for form in forms:
+            wid = word_index.get(word_key(form), UNK_ID)
+            if word_dropout > 0.0 and wid != UNK_ID and rng.random() < word_dropout / (word_dropout + counts[wid]):
+                wid = UNK_ID
+            ids.append(wid)
+            types.append(type_index.setdefault(form, len(type_index)))
+        words[i, : len(forms)] = torch.tensor(ids, dtype=torch.long)
+        word_types[i, : len(forms)] = torch.tensor(types, dtype=torch.long)
+    type_forms = list(type_index)
+    max_chars = max((len(f) for f in type_forms), default=1)
+    type_chars = torch.full((len(type_forms), max_chars), PAD_ID, dtype=torch.long)
+    char_index = vocabs.chars.index
+    for j, form in enumerate(type_forms):
+        type_chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
+    type_lengths = torch.tensor([len(f) for f in type_forms], dtype=torch.long)
+    targets = {}
+    if labels is not None:
+        for target, label_list in vocabs.labels.items():
+            index = {label: i for i, label in enumerate(label_list)}
+            tensor = torch.full((n, max_len), IGNORE_INDEX, dtype=torch.long)
+            for i, sentence in enumerate(labels):
+                values = [getattr(word, target) for word in sentence.words]
+                tensor[i, : len(values)] = torch.tensor(
+                    [IGNORE_INDEX if v is None else index.get(v, IGNORE_INDEX) for v in values], dtype=torch.long
+                )
+            targets[target] = tensor
+    return Batch(words, word_types, type_chars, type_lengths, lengths, targets)
+
+
+def length_batches(
+    lengths: Sequence[int], *, batch_words: int, rng: Optional[random.Random] = None
+) -> List[List[int]]:
+    """Group sentence indices into batches of similar length, each padding to at most ``batch_words`` slots.
+
+    Args:
+        lengths: number of words of each sentence.
+        batch_words: budget of padded word slots per batch (a longer sentence still gets a batch of its own).
+        rng: when given, ties in length are broken at random and the batch order is shuffled (training);
+            without it the grouping is deterministic (prediction).
+
+    Returns:
+        Lists of indices into ``lengths``; every index appears exactly once.
+    """
+    order = list(range(len(lengths)))
+    if rng is not None:
+        rng.shuffle(order)
+    order.sort(key=lambda i: lengths[i])  # stable: shuffled ties stay shuffled
+    batches: List[List[int]] = []
+    current: List[int] = []
+    for i in order:
+        # Sorted ascending, so the new sentence is the longest: it sets the padded width.
+        if current and (len(current) + 1) * lengths[i] > batch_words:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    if rng is not None:
+        rng.shuffle(batches)
+    return batches

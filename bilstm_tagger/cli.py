@@ -1,0 +1,153 @@
+"""The ``bilstm-tagger`` command line: ``train``, ``evaluate`` and ``predict``, thin wrappers over library calls.
+
+``main(argv)`` returns the exit status instead of exiting, so tests call it in-process. Every
+:class:`~bilstm_tagger.errors.BilstmTaggerError` becomes one ``bilstm-tagger: error: ...`` line on stderr and exit
+status 1; argument mistakes exit with 2, as argparse does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from . import __version__
+from .atomic_write import atomic_write_text
+from .errors import BilstmTaggerError, ConfigError
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _device_args(parser: argparse.ArgumentParser, default: Optional[str]) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--device", default=default, help="auto, cpu, cuda or cuda:N" + (f" (default: {default})" if default else " (default: the config's system.device)"))
+    group.add_argument("--cpu", dest="device", action="store_const", const="cpu", help="same as --device cpu")
+    group.add_argument("--cuda", dest="device", action="store_const", const="cuda", help="same as --device cuda")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bilstm-tagger", description="Train, evaluate and run BiLSTM taggers on Universal Dependencies data."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser(
+        "train",
+        help="train a model from CoNLL-U files",
+        description="Train a model. Any config setting can be overridden as --section.key value, "
+        "e.g. --training.max_epochs 3.",
+    )
+    train.add_argument("config", type=Path, help="a .cfg file, e.g. configs/bilstm.cfg")
+    train.add_argument("--train", type=Path, help="training CoNLL-U file (else the config's paths.train)")
+    train.add_argument("--dev", type=Path, help="development CoNLL-U file for early stopping (else paths.dev)")
+    train.add_argument("--output", "-o", type=Path, required=True, help="model directory to write")
+    train.add_argument("--seed", type=int, help="random seed (else the config's system.seed)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _device_args(train, None)
+
+    evaluate = commands.add_parser("evaluate", help="score a model on a gold CoNLL-U file")
+    evaluate.add_argument("model", type=Path, help="model directory")
+    evaluate.add_argument("test", type=Path, help="gold CoNLL-U file")
+    evaluate.add_argument("--output", "-o", type=Path, help="also write the report as JSON here")
+    _device_args(evaluate, "cpu")
+
+    predict = commands.add_parser("predict", help="tag a CoNLL-U file")
+    predict.add_argument("model", type=Path, help="model directory")
+    predict.add_argument("input", type=Path, help="CoNLL-U file to tag (its tag columns are replaced)")
+    predict.add_argument("--output", "-o", type=Path, help="output file (default: standard output)")
+    _device_args(predict, "cpu")
+    return parser
+
+
+def _parse_overrides(extra: Sequence[str]) -> dict:
+    """``--section.key value`` pairs as a dict, values parsed as JSON where they parse (spaCy's own parser)."""
+    from spacy.cli._util import parse_config_overrides
+
+    for arg in extra:
+        if arg.startswith("--") and "." not in arg.split("=", 1)[0]:
+            raise ConfigError(f"unknown option {arg}: config overrides look like --section.key value")
+    return parse_config_overrides(list(extra), env_var=None)
+
+
+def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from .training import load_config, train
+
+    config = load_config(args.config, overrides=_parse_overrides(extra))
+    result = train(
+        config,
+        output_dir=args.output,
+        train_path=args.train,
+        dev_path=args.dev,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    dev = " ".join(f"{k}={v:.2f}" for k, v in result.best_dev.items() if v is not None)
+    print(
+        f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
+        f"{result.seconds / 60:.1f} min; model written to {result.output_dir}"
+    )
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_model, format_report
+    from .serialization import load_model
+
+    tagger = load_model(args.model, device=_device(args.device))
+    report = evaluate_model(tagger, args.test)
+    print(format_report(report))
+    if args.output:
+        atomic_write_text(args.output, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        print(f"\nreport written to {args.output}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .prediction import predict_file
+    from .serialization import load_model
+
+    tagger = load_model(args.model, device=_device(args.device))
+    words = predict_file(tagger, input_path=args.input, output_path=args.output)
+    if args.output:
+        print(f"tagged {words} words into {args.output}", file=sys.stderr)
+    return 0
+
+
+def _device(setting: str):
+    from .device import resolve_device
+
+    return resolve_device(setting)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except SystemExit as exc:  # argparse exits on --help and on usage errors
+        return int(exc.code or 0)
+    if extra and args.command != "train":
+        parser.print_usage(sys.stderr)
+        print(f"bilstm-tagger: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "train":
+            return run_train(args, extra)
+        if args.command == "evaluate":
+            return run_evaluate(args)
+        return run_predict(args)
+    except BilstmTaggerError as exc:
+        print(f"bilstm-tagger: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("bilstm-tagger: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,280 @@
+"""Reading and writing CoNLL-U treebanks.
+
+A :class:`Sentence` is its syntactic words (integer IDs) with form, lemma, UPOS, XPOS and FEATS. Multiword-token
+ranges (``3-4``), empty nodes (``5.1``) and comments are kept as raw lines so that a file can be written back with
+only the tag columns changed, byte for byte, but they are never tagged.
+
+What ``_`` means follows the UD guidelines:
+
+* in UPOS and XPOS it means "not annotated": the word is left out of that target's loss and metric (``None`` here);
+* in FEATS it is the empty feature set, a real annotation (punctuation, most prepositions), so it is kept as the
+  string ``"_"``. A treebank with no features at all (every FEATS ``_``) simply trains no UFeats head.
+
+Files are read as a stream (:func:`iter_conllu`); :func:`read_conllu` is the eager wrapper, as in ``conllu``'s
+``parse``/``parse_incr``. IDs and comments are parsed with the ``conllu`` package; the checks that give each error
+its file and line are ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Sequence, Union
+
+from conllu.exceptions import ParseException
+from conllu.parser import parse_comment_line, parse_id_value
+
+from .atomic_write import atomic_open
+from .errors import CorpusError
+
+#: The 17 universal POS tags of UD v2.
+UPOS_TAGS = frozenset(
+    "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
+)
+#: The CoNLL-U columns a tagger writes, with their 0-based column index.
+TAG_COLUMNS = {"upos": 3, "xpos": 4, "feats": 5}
+N_COLUMNS = 10
+
+
+@dataclass
+class Word:
+    """One syntactic word. ``upos``/``xpos`` are None where the column is ``_``; ``feats`` keeps ``_``."""
+
+    id: int
+    form: str
+    lemma: str
+    upos: Optional[str]
+    xpos: Optional[str]
+    feats: str
+
+
+@dataclass
+class Sentence:
+    """A sentence: its words plus every raw line (with line terminators) needed to write it back.
+
+    Attributes:
+        words: the syntactic words, in order.
+        lines: all lines of the sentence, comments, ranges and empty nodes included, terminators kept.
+        word_lines: for each word, the index of its line in ``lines``.
+        sent_id: the ``# sent_id`` comment's value, if any.
+        path: the file it came from.
+        first_line: 1-based line number of its first line in that file.
+    """
+
+    words: List[Word]
+    lines: List[str] = field(default_factory=list)
+    word_lines: List[int] = field(default_factory=list)
+    sent_id: Optional[str] = None
+    path: str = "<memory>"
+    first_line: int = 1
+
+    @property
+    def forms(self) -> List[str]:
+        return [word.form for word in self.words]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def to_conllu(self, tags: Optional[dict] = None) -> str:
+        """The sentence as CoNLL-U text, with some tag columns replaced.
+
+        Args:
+            tags: maps a column name (``"upos"``, ``"xpos"``, ``"feats"``) to one string per word; columns not
+                named keep their original value. Every other byte of the sentence is unchanged.
+        """
+        lines = list(self.lines)
+        for column, values in (tags or {}).items():
+            index = TAG_COLUMNS[column]
+            if len(values) != len(self.words):
+                raise ValueError(f"{len(values)} {column} values for a sentence of {len(self.words)} words")
+            for line_index, value in zip(self.word_lines, values):
+                line = lines[line_index]
+                body = line.rstrip("\r\n")
+                cells = body.split("\t")
+                cells[index] = value if value else "_"
+                lines[line_index] = "\t".join(cells) + line[len(body):]
+        return "".join(lines)
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line with terminator), failing with the line of the first invalid UTF-8 byte."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise CorpusError(path, None, "no such file") from None
+    except IsADirectoryError:
+        raise CorpusError(path, None, "is a directory, not a CoNLL-U file") from None
+    except PermissionError:
+        raise CorpusError(path, None, "permission denied") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CorpusError(
+                    path, number, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
+            if number == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            yield number, line
+
+
+class _SentenceBuilder:
+    """Collects the lines of one sentence and checks its IDs as they come."""
+
+    def __init__(self, path: Path, first_line: int) -> None:
+        self.path = path
+        self.first_line = first_line
+        self.lines: List[str] = []
+        self.words: List[Word] = []
+        self.word_lines: List[int] = []
+        self.sent_id: Optional[str] = None
+        self.range_end = 0  # last word ID covered by the latest multiword range
+
+    def fail(self, number: int, problem: str) -> None:
+        raise CorpusError(self.path, number, problem)
+
+    def add_comment(self, number: int, line: str) -> None:
+        if self.words:
+            self.fail(number, "comment line inside a sentence (comments must come before its first word)")
+        try:
+            pairs = parse_comment_line(line.rstrip("\r\n"))
+        except ParseException:
+            pairs = []
+        for key, value in pairs:
+            if key == "sent_id":
+                self.sent_id = value
+        self.lines.append(line)
+
+    def add_token(self, number: int, line: str) -> None:
+        cells = line.rstrip("\r\n").split("\t")
+        if len(cells) != N_COLUMNS:
+            self.fail(number, f"expected {N_COLUMNS} tab-separated columns, found {len(cells)}")
+        raw_id = cells[0]
+        try:
+            token_id = parse_id_value(raw_id)
+        except ParseException:
+            token_id = None
+        if token_id is None:
+            self.fail(number, f"ID {raw_id!r} is not a word number, a range (3-4) or an empty node (5.1)")
+        expected = len(self.words) + 1
+        if isinstance(token_id, tuple) and token_id[1] == "-":
+            start, end = token_id[0], token_id[2]
+            if start != expected or end < start:
+                self.fail(number, f"multiword range {raw_id} out of sequence: the next word is {expected}")
+            self.range_end = end
+        elif isinstance(token_id, tuple):
+            if token_id[0] != expected - 1:
+                self.fail(number, f"empty node {raw_id} out of sequence: it must follow word {expected - 1}")
+        else:
+            if token_id != expected:
+                self.fail(number, f"word ID {raw_id} out of sequence: expected {expected}")
+            upos = cells[3]
+            if upos != "_" and upos not in UPOS_TAGS:
+                self.fail(number, f"UPOS {upos!r} is not one of the 17 UD tags ({', '.join(sorted(UPOS_TAGS))})")
+            if not cells[1]:
+                self.fail(number, "empty FORM column")
+            self.words.append(
+                Word(
+                    id=token_id,
+                    form=cells[1],
+                    lemma=cells[2],
+                    upos=None if upos == "_" else upos,
+                    xpos=None if cells[4] == "_" else cells[4],
+                    feats=cells[5] or "_",
+                )
+            )
+            self.word_lines.append(len(self.lines))
+        self.lines.append(line)
+
+    def finish(self, number: int) -> Sentence:
+        if not self.words:
+            self.fail(number, "sentence without words (only comments or multiword lines)")
+        if self.range_end > len(self.words):
+            self.fail(number, f"multiword range reaches word {self.range_end} but the sentence has {len(self.words)}")
+        return Sentence(
+            words=self.words,
+            lines=self.lines,
+            word_lines=self.word_lines,
+            sent_id=self.sent_id,
+            path=str(self.path),
+            first_line=self.first_line,
+        )
+
+
+def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
+    """Stream the sentences of a CoNLL-U file.
+
+    Args:
+        path: the file (UTF-8).
+
+    Yields:
+        Each sentence, with its raw lines kept for writing back.
+
+    Raises:
+        CorpusError: naming the file, the line and the problem, for a missing file, undecodable bytes, a wrong
+            number of columns, a non-numeric or out-of-sequence ID, a UPOS outside the 17 UD tags, or a file with
+            no sentence at all.
+    """
+    path = Path(path)
+    builder: Optional[_SentenceBuilder] = None
+    number = 0
+    n_sentences = 0
+    for number, line in _decoded_lines(path):
+        body = line.rstrip("\r\n")
+        if not body.strip():
+            if builder is not None:
+                if builder.words or not all(l.startswith("#") for l in builder.lines):
+                    builder.lines.append(line)
+                    yield builder.finish(number)
+                    n_sentences += 1
+                    builder = None
+                else:
+                    # Comments followed by a blank line belong to no sentence; the validator rejects them too.
+                    builder.fail(builder.first_line, "comment lines followed by a blank line, with no words")
+            continue
+        if builder is None:
+            builder = _SentenceBuilder(path, number)
+        if body.startswith("#"):
+            builder.add_comment(number, line)
+        else:
+            builder.add_token(number, line)
+    if builder is not None:
+        yield builder.finish(number)
+        n_sentences += 1
+    if n_sentences == 0:
+        raise CorpusError(path, None, "no sentences found (the file is empty)")
+
+
+def read_conllu(path: Union[str, Path]) -> List[Sentence]:
+    """Read a whole CoNLL-U file; see :func:`iter_conllu` for what is checked."""
+    return list(iter_conllu(path))
+
+
+def sentences_from_forms(forms: Sequence[Sequence[str]]) -> List[Sentence]:
+    """Untagged sentences from plain word lists (for tagging text that has no CoNLL-U source)."""
+    sentences = []
+    for words in forms:
+        lines = [f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)] + ["\n"]
+        sentences.append(
+            Sentence(
+                words=[Word(i, form, "_", None, None, "_") for i, form in enumerate(words, start=1)],
+                lines=lines,
+                word_lines=list(range(len(words))),
+            )
+        )
+    return sentences
+
+
+def write_conllu(path: Union[str, Path], sentences: Iterable[Sentence], tags: Optional[Iterable[dict]] = None) -> None:
+    """Write sentences atomically, replacing tag columns where ``tags`` gives them.
+
+    Args:
+        path: output file; replaced only once everything is written.
+        sentences: the sentences, in order.
+        tags: one dict per sentence mapping a column name to per-word values (see :meth:`Sentence.to_conllu`).
+    """
+    tag_iter = iter(tags) if tags is not None else None
+    with atomic_open(path, "w") as handle:
+        for sentence in sentences:
+            handle.write(sentence.to_conllu(next(tag_iter) if tag_iter is not None else None))

@@ -1,0 +1,18 @@
+"""The function registry that ``.cfg`` files refer to with ``@architectures = "bilstm_tagger.<Thing>.v<N>"``.
+
+Built on confection like thinc's and spaCy's. Entry points in the ``bilstm_tagger_architectures`` group are
+loaded too, so another package can add a model family without editing this one. A released name is never changed:
+a new version is registered beside it (``.v2``).
+"""
+
+from __future__ import annotations
+
+import catalogue
+import confection
+
+
+class registry(confection.registry):
+    architectures = catalogue.create("bilstm_tagger", "architectures", entry_points=True)
+
+
+__all__ = ["registry"]

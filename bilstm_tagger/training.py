@@ -1,0 +1,248 @@
+"""Training a tagger from CoNLL-U: config handling, the epoch loop, early stopping and checkpointing.
+
+:func:`train` is keyword-only and does everything the ``train`` command does; the CLI only parses arguments.
+The best model on dev (mean of the per-target dev accuracies) is written to the output directory each time it
+improves, so an interrupted run keeps its best finished epoch. Each epoch's figures are appended to
+``train_log.jsonl``. With the same seed, data and thread count on the CPU, two runs give the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from confection import Config
+from tqdm.auto import tqdm
+
+from .batching import length_batches, make_batch
+from .corpus import Sentence, read_conllu
+from .device import resolve_device
+from .errors import ConfigError
+from .evaluation import score
+from .models.base import NeuralTagger
+from .serialization import build_network, save_model, sha256_file
+from .tagger import Tagger
+from .vocab import TARGETS, Vocabularies
+
+LOG_FILE = "train_log.jsonl"
+
+
+@dataclass
+class TrainingSettings:
+    """The ``[training]`` section of a config; each field is documented in ``configs/bilstm.cfg``."""
+
+    targets: Sequence[str] = TARGETS
+    min_freq: int = 2
+    word_dropout: float = 0.25
+    max_epochs: int = 40
+    patience: int = 6
+    batch_words: int = 1000
+    learning_rate: float = 0.002
+    beta2: float = 0.9
+    lr_decay: float = 0.5
+    grad_clip: float = 5.0
+    max_minutes: float = 0.0
+
+    @classmethod
+    def from_config(cls, section: Dict[str, Any]) -> "TrainingSettings":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"[training] has unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        settings = cls(**section)
+        bad = [t for t in settings.targets if t not in TARGETS]
+        if bad or not settings.targets:
+            raise ConfigError(f"[training] targets must be a non-empty subset of {list(TARGETS)}, got {list(settings.targets)}")
+        return settings
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    output_dir: Path
+    best_epoch: int
+    best_dev: Dict[str, Optional[float]]
+    epochs: int
+    seconds: float
+
+
+def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> Config:
+    """Read a ``.cfg`` file and apply ``section.key`` overrides, interpolating ``${...}`` references.
+
+    Raises:
+        ConfigError: for a missing or malformed file, or an override naming an unknown section.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        return Config().from_disk(path, overrides=overrides or {}, interpolate=True)
+    except Exception as exc:  # confection raises several types for malformed files and overrides
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
+    predicted = tagger.tag([s.forms for s in dev])
+    metrics = score(dev, predicted)["metrics"]
+    return {name: metrics[name]["accuracy"] for name in ("upos", "xpos", "ufeats", "alltags")}
+
+
+def _selection_score(vocabs: Vocabularies, dev: Dict[str, Optional[float]]) -> float:
+    """Mean dev accuracy over the trained targets (UFeats standing for feats)."""
+    names = {"upos": "upos", "xpos": "xpos", "feats": "ufeats"}
+    values = [dev[names[t]] for t in vocabs.targets if dev[names[t]] is not None]
+    return sum(values) / len(values) if values else 0.0
+
+
+def _files_meta(paths: Sequence[Path]) -> List[dict]:
+    return [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
+
+
+def train(
+    config: Config,
+    *,
+    output_dir: Union[str, Path],
+    train_path: Optional[Union[str, Path]] = None,
+    dev_path: Optional[Union[str, Path]] = None,
+    seed: Optional[int] = None,
+    device: Optional[str] = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a tagger and write the best model on dev to ``output_dir``.
+
+    Args:
+        config: an interpolated config with ``[paths]``, ``[system]``, ``[model]`` and ``[training]``.
+        output_dir: the model directory to write (created if needed).
+        train_path: training CoNLL-U; overrides ``paths.train``.
+        dev_path: development CoNLL-U for early stopping; overrides ``paths.dev``.
+        seed: overrides ``system.seed``.
+        device: overrides ``system.device`` ("auto", "cpu", "cuda").
+        progress: show a progress bar.
+
+    Raises:
+        ConfigError: for a config that cannot be used; CorpusError: for unreadable data.
+    """
+    config = Config(config).copy()
+    for section in ("paths", "system", "model", "training"):
+        config.setdefault(section, {})
+    if train_path is not None:
+        config["paths"]["train"] = str(train_path)
+    if dev_path is not None:
+        config["paths"]["dev"] = str(dev_path)
+    if seed is not None:
+        config["system"]["seed"] = seed
+    if device is not None:
+        config["system"]["device"] = device
+    if not config["paths"].get("train") or not config["paths"].get("dev"):
+        raise ConfigError("training needs a train and a dev file: pass --train and --dev (or set [paths])")
+    settings = TrainingSettings.from_config(dict(config["training"]))
+    run_seed = int(config["system"].get("seed", 0))
+    torch_device = resolve_device(str(config["system"].get("device", "auto")))
+
+    train_file, dev_file = Path(config["paths"]["train"]), Path(config["paths"]["dev"])
+    train_sentences = read_conllu(train_file)
+    dev_sentences = read_conllu(dev_file)
+    vocabs = Vocabularies.build(train_sentences, targets=settings.targets, min_freq=settings.min_freq)
+    if not vocabs.targets:
+        raise ConfigError(f"{train_file}: none of the targets {list(settings.targets)} is annotated")
+
+    torch.manual_seed(run_seed)
+    rng = random.Random(run_seed)
+    try:
+        network: NeuralTagger = build_network(config, vocabs)
+    except Exception as exc:
+        raise ConfigError(f"[model] cannot be built: {exc}") from None
+    network.to(torch_device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
+    tagger = Tagger(config=config, vocabs=vocabs, network=network, device=torch_device)
+
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    log_path = output_dir / LOG_FILE
+    log_path.write_text("", encoding="utf-8")
+    files_meta = {"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file])}
+
+    lengths = [len(s) for s in train_sentences]
+    n_train_words = sum(lengths)
+    best_score, best_epoch, best_dev = -math.inf, 0, {}
+    bad_epochs = 0
+    start = time.perf_counter()
+    deadline = start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
+    epoch = 0
+    for epoch in range(1, settings.max_epochs + 1):
+        network.train()
+        epoch_start = time.perf_counter()
+        total_loss, seen_words = 0.0, 0
+        batches = length_batches(lengths, batch_words=settings.batch_words, rng=rng)
+        bar = tqdm(
+            total=n_train_words, desc=f"epoch {epoch}", unit="w", disable=not progress, leave=False, dynamic_ncols=True
+        )
+        timed_out = False
+        for indices in batches:
+            chosen = [train_sentences[i] for i in indices]
+            batch = make_batch(
+                [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=rng
+            ).to(torch_device)
+            optimizer.zero_grad(set_to_none=True)
+            loss = network.loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
+            optimizer.step()
+            total_loss += float(loss.detach()) * batch.n_words
+            seen_words += batch.n_words
+            bar.update(batch.n_words)
+            bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", refresh=False)
+            if time.perf_counter() > deadline:
+                timed_out = True
+                break
+        bar.close()
+        train_seconds = time.perf_counter() - epoch_start
+        dev = _dev_scores(tagger, dev_sentences)
+        current = _selection_score(vocabs, dev)
+        improved = current > best_score
+        if improved:
+            best_score, best_epoch, best_dev, bad_epochs = current, epoch, dev, 0
+            save_model(
+                output_dir,
+                config=config,
+                vocabs=vocabs,
+                network=network,
+                meta={**files_meta, "best_epoch": epoch, "best_dev": dev, "seed": run_seed},
+            )
+        else:
+            bad_epochs += 1
+            for group in optimizer.param_groups:
+                group["lr"] *= settings.lr_decay
+        record = {
+            "epoch": epoch,
+            "loss": round(total_loss / max(seen_words, 1), 6),
+            "dev": dev,
+            "train_words_per_second": round(seen_words / max(train_seconds, 1e-9), 1),
+            "seconds": round(time.perf_counter() - start, 2),
+            "lr": optimizer.param_groups[0]["lr"],
+            "best": improved,
+        }
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        if progress:
+            dev_text = " ".join(f"{k}={v:.2f}" for k, v in dev.items() if v is not None)
+            tqdm.write(
+                f"epoch {epoch:>3}  loss {record['loss']:.4f}  dev {dev_text}  "
+                f"{record['train_words_per_second']:.0f} w/s  {'*' if improved else ''}"
+            )
+        if timed_out or bad_epochs >= settings.patience:
+            break
+    return TrainResult(
+        output_dir=output_dir,
+        best_epoch=best_epoch,
+        best_dev=best_dev,
+        epochs=epoch,
+        seconds=time.perf_counter() - start,
+    )

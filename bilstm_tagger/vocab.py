@@ -1,0 +1,143 @@
+"""Vocabularies (words, characters) and label sets, as plain data.
+
+Reserved ids are defined here once: ``PAD_ID = 0`` pads batches, ``UNK_ID = 1`` stands for anything unseen.
+Label sets have no reserved entries: a word without annotation gets ``IGNORE_INDEX`` in the loss instead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from .corpus import Sentence
+
+PAD_ID = 0
+UNK_ID = 1
+PAD = "<pad>"
+UNK = "<unk>"
+#: Target index for words a loss must skip (torch's cross-entropy default).
+IGNORE_INDEX = -100
+#: The targets a tagger can predict, named after their CoNLL-U columns.
+TARGETS = ("upos", "xpos", "feats")
+
+
+def word_key(form: str) -> str:
+    """The key a form is looked up under in the word vocabulary (lower-cased: case is left to the characters)."""
+    return form.lower()
+
+
+class Vocab:
+    """A string-to-id map with ``PAD_ID``/``UNK_ID`` reserved and the training count of every entry.
+
+    Args:
+        tokens: the entries in id order, reserved ones first.
+        counts: training frequency per entry (reserved entries count 0).
+    """
+
+    def __init__(self, tokens: Sequence[str], counts: Optional[Sequence[int]] = None) -> None:
+        if list(tokens[:2]) != [PAD, UNK]:
+            raise ValueError(f"a vocabulary must start with {PAD!r}, {UNK!r}")
+        self.tokens: List[str] = list(tokens)
+        self.counts: List[int] = list(counts) if counts is not None else [0] * len(self.tokens)
+        self.index: Dict[str, int] = {token: i for i, token in enumerate(self.tokens)}
+
+    @classmethod
+    def from_counts(cls, counter: Counter, *, min_freq: int = 1) -> "Vocab":
+        """Entries seen at least ``min_freq`` times, most frequent first (ties alphabetically, for determinism)."""
+        kept = sorted((item for item in counter.items() if item[1] >= min_freq), key=lambda kv: (-kv[1], kv[0]))
+        return cls([PAD, UNK] + [k for k, _ in kept], [0, 0] + [c for _, c in kept])
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    def encode(self, tokens: Iterable[str]) -> List[int]:
+        """Ids for ``tokens``, ``UNK_ID`` for unknown ones."""
+        index = self.index
+        return [index.get(token, UNK_ID) for token in tokens]
+
+    def to_dict(self) -> dict:
+        return {"tokens": self.tokens, "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Vocab":
+        return cls(data["tokens"], data["counts"])
+
+
+@dataclass
+class Vocabularies:
+    """Everything a tagger maps strings with, built from the training sentences.
+
+    Attributes:
+        words: lower-cased word forms seen at least ``min_freq`` times.
+        chars: characters seen in training forms.
+        labels: for each trained target (``upos``, ``xpos``, ``feats``), its labels in id order.
+        train_forms: every form seen in training, exactly as written: what "unseen word" is measured against.
+    """
+
+    words: Vocab
+    chars: Vocab
+    labels: Dict[str, List[str]]
+    train_forms: List[str] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = TARGETS, min_freq: int = 1
+    ) -> "Vocabularies":
+        """Build from training sentences; a target with no annotated word in them is not trained.
+
+        Args:
+            sentences: training data.
+            targets: the targets the config asks for.
+            min_freq: minimum count of a word to get its own embedding.
+        """
+        word_counts: Counter = Counter()
+        char_counts: Counter = Counter()
+        form_set = set()
+        label_counts: Dict[str, Counter] = {target: Counter() for target in targets}
+        feats_annotated = False
+        for sentence in sentences:
+            for word in sentence.words:
+                word_counts[word_key(word.form)] += 1
+                char_counts.update(word.form)
+                form_set.add(word.form)
+                for target in targets:
+                    value = getattr(word, target)
+                    if value is not None:
+                        label_counts[target][value] += 1
+                feats_annotated = feats_annotated or word.feats != "_"
+        if "feats" in label_counts and not feats_annotated:
+            del label_counts["feats"]  # all "_": the treebank has no features to learn
+        labels = {
+            target: sorted(counts) for target, counts in label_counts.items() if counts
+        }
+        return cls(
+            words=Vocab.from_counts(word_counts, min_freq=min_freq),
+            chars=Vocab.from_counts(char_counts),
+            labels=labels,
+            train_forms=sorted(form_set),
+        )
+
+    @property
+    def targets(self) -> List[str]:
+        return [target for target in TARGETS if target in self.labels]
+
+    def to_dict(self) -> dict:
+        return {
+            "words": self.words.to_dict(),
+            "chars": self.chars.to_dict(),
+            "labels": self.labels,
+            "train_forms": self.train_forms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Vocabularies":
+        return cls(
+            words=Vocab.from_dict(data["words"]),
+            chars=Vocab.from_dict(data["chars"]),
+            labels={k: list(v) for k, v in data["labels"].items()},
+            train_forms=list(data["train_forms"]),
+        )

@@ -1,0 +1,111 @@
+"""The spaCy component: add_pipe, annotations, to_disk + spacy.load in a fresh process, batching, edge cases."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import pytest
+
+from bilstm_tagger import ModelDirError, load_model, read_conllu
+
+spacy = pytest.importorskip("spacy")
+from spacy.tokens import Doc  # noqa: E402
+
+
+def _tags(doc):
+    return [(t.text, t.pos_, t.tag_, str(t.morph)) for t in doc]
+
+
+@pytest.fixture
+def nlp(tiny_model):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(tiny_model)})
+    return nlp
+
+
+def test_spacy_component_sets_pos_tag_morph(nlp, tiny_data):
+    for sentence in read_conllu(tiny_data):
+        doc = nlp(Doc(nlp.vocab, words=sentence.forms))
+        assert [t.pos_ for t in doc] == [w.upos for w in sentence.words]
+        assert [t.tag_ for t, w in zip(doc, sentence.words) if w.xpos] == [w.xpos for w in sentence.words if w.xpos]
+        assert [str(t.morph) or "_" for t in doc] == [w.feats for w in sentence.words]
+
+
+def test_spacy_component_matches_the_library(nlp, tiny_model):
+    words = ["I", "like", "dogs", "."]
+    doc = nlp(Doc(nlp.vocab, words=words))
+    tags = load_model(tiny_model).tag([words])[0]
+    assert [t.pos_ for t in doc] == tags["upos"] and [t.tag_ for t in doc] == tags["xpos"]
+
+
+def test_spacy_component_pipe_equals_one_at_a_time(nlp):
+    texts = ["I like cats.", "Dogs bark loudly", "", "The cat sleeps.", "I don't like the dogs ."] * 3
+    one_by_one = [_tags(nlp(text)) for text in texts]
+    assert [_tags(doc) for doc in nlp.pipe(texts, batch_size=4)] == one_by_one
+    assert [_tags(doc) for doc in nlp.pipe(texts, batch_size=1000)] == one_by_one
+
+
+def test_spacy_component_empty_doc_and_whitespace(nlp):
+    assert len(nlp("")) == 0
+    doc = nlp("cats  \n dogs")
+    spaces = [t for t in doc if t.is_space]
+    assert spaces and all(t.pos_ == "SPACE" and t.tag_ == "_SP" for t in spaces)
+    assert all(t.pos_ in ("NOUN", "VERB", "PRON", "DET", "PUNCT", "AUX", "PART", "ADV") for t in doc if not t.is_space)
+
+
+def test_spacy_component_to_disk_and_load_in_fresh_process(nlp, tiny_model, tmp_path):
+    texts = ["I like cats.", "Dogs bark loudly", "The dogs sleep."]
+    expected = [_tags(doc) for doc in nlp.pipe(texts)]
+    pipeline = tmp_path / "pipeline"
+    nlp.to_disk(pipeline)
+    # the original model directory is gone: the pipeline must carry everything
+    moved = tmp_path / "moved_model"
+    shutil.copytree(tiny_model, moved)
+    shutil.rmtree(tiny_model)
+    try:
+        code = (
+            "import json, sys, spacy\n"
+            f"nlp = spacy.load({str(pipeline)!r})\n"
+            f"docs = nlp.pipe({texts!r})\n"
+            "print(json.dumps([[(t.text, t.pos_, t.tag_, str(t.morph)) for t in d] for d in docs]))\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    finally:
+        shutil.copytree(moved, tiny_model)
+    assert [[tuple(t) for t in doc] for doc in json.loads(result.stdout)] == expected
+
+
+def test_spacy_component_bytes_round_trip(nlp):
+    text = "I like the cats ."
+    expected = _tags(nlp(text))
+    other = spacy.blank("en")
+    other.add_pipe("bilstm_tagger")
+    other.from_bytes(nlp.to_bytes())
+    assert _tags(other(text)) == expected
+
+
+def test_spacy_component_without_model_says_what_to_do(tmp_path):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(tmp_path / "missing")})
+    with pytest.raises(ModelDirError, match="does not exist"):
+        nlp("hello")
+
+
+def test_spacy_component_registered_as_entry_point():
+    names = {ep.name: ep.value for ep in entry_points(group="spacy_factories")}
+    assert names.get("bilstm_tagger") == "bilstm_tagger.spacy_component:make_bilstm_tagger"
+
+
+def test_spacy_component_scores(nlp, tiny_data):
+    from spacy.training import Example
+
+    examples = []
+    for sentence in read_conllu(tiny_data):
+        reference = Doc(nlp.vocab, words=sentence.forms, pos=[w.upos for w in sentence.words])
+        examples.append(Example(nlp(Doc(nlp.vocab, words=sentence.forms)), reference))
+    assert nlp.get_pipe("bilstm_tagger").score(examples)["pos_acc"] == 1.0
