@@ -8,6 +8,7 @@ improves, so an interrupted run keeps its best finished epoch. Each epoch's figu
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -47,6 +48,7 @@ class TrainingSettings:
     beta2: float = 0.9
     lr_decay: float = 0.5
     grad_clip: float = 5.0
+    ema_decay: float = 0.0
     max_minutes: float = 0.0
 
     @classmethod
@@ -161,7 +163,13 @@ def train(
         raise ConfigError(f"[model] cannot be built: {exc}") from None
     network.to(torch_device)
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
-    tagger = Tagger(config=config, vocabs=vocabs, network=network, device=torch_device)
+    # With ema_decay > 0, dev scores and checkpoints use an exponential moving average of the weights, which
+    # smooths out the noise of the last updates (Polyak averaging).
+    averaged = copy.deepcopy(network) if settings.ema_decay > 0 else network
+    tagger = Tagger(config=config, vocabs=vocabs, network=averaged, device=torch_device)
+    trained_params = list(network.parameters())
+    averaged_params = list(averaged.parameters())
+    step = 0
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +181,7 @@ def train(
     n_train_words = sum(lengths)
     best_score, best_epoch, best_dev = -math.inf, 0, {}
     bad_epochs = 0
+    last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
     start = time.perf_counter()
     deadline = start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
     epoch = 0
@@ -195,10 +204,16 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
             optimizer.step()
+            step += 1
+            if averaged is not network:
+                # warm-up (as in TensorFlow's ExponentialMovingAverage) so early averages are not stuck at init
+                decay = min(settings.ema_decay, (1.0 + step) / (10.0 + step))
+                with torch.no_grad():
+                    torch._foreach_lerp_(averaged_params, trained_params, 1.0 - decay)
             total_loss += float(loss.detach()) * batch.n_words
             seen_words += batch.n_words
             bar.update(batch.n_words)
-            bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", refresh=False)
+            bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", **last_dev, refresh=False)
             if time.perf_counter() > deadline:
                 timed_out = True
                 break
@@ -206,6 +221,7 @@ def train(
         train_seconds = time.perf_counter() - epoch_start
         dev = _dev_scores(tagger, dev_sentences)
         current = _selection_score(vocabs, dev)
+        last_dev = {f"dev_{k}": f"{v:.2f}" for k, v in dev.items() if v is not None and k != "alltags"}
         improved = current > best_score
         if improved:
             best_score, best_epoch, best_dev, bad_epochs = current, epoch, dev, 0
@@ -213,7 +229,7 @@ def train(
                 output_dir,
                 config=config,
                 vocabs=vocabs,
-                network=network,
+                network=averaged,
                 meta={**files_meta, "best_epoch": epoch, "best_dev": dev, "seed": run_seed},
             )
         else:

@@ -1,0 +1,205 @@
+"""A k-th order hidden Markov model tagger in the style of TnT (Brants 2000), in numpy only.
+
+* Transitions: P(t_i | t_{i-k} .. t_{i-1}) interpolated linearly from the orders 0..k, with weights estimated by
+  deleted interpolation (each training n-gram votes for the order whose estimate, leaving that n-gram out, is
+  best). Sentence starts are padded with a start tag; the end of the sentence is an extra transition.
+* Emissions: relative frequencies P(w | t) for training forms; for an unknown form, TnT's suffix model: P(t | the
+  form's last m characters) by successive abstraction over suffix lengths m..0, built from rare training words,
+  with separate models for capitalised and other forms, turned into P(w | t) by Bayes' rule.
+* Decoding: exact Viterbi in log space over states of the last k tags.
+
+One model tags one target (UPOS or XPOS); a word whose label is unannotated is treated as unknown in the counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, defaultdict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Words at most this frequent train the suffix model (TnT's choice: rare words resemble unknown ones).
+RARE_MAX_COUNT = 10
+
+
+def _is_capitalised(form: str) -> bool:
+    return form[:1].isupper()
+
+
+class HMMTagger:
+    """k-th order HMM with TnT-style smoothing and unknown-word model.
+
+    Args:
+        labels: the tag set, in id order.
+        order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
+        suffix_length: m, the longest suffix the unknown-word model uses.
+    """
+
+    def __init__(self, *, labels: Sequence[str], order: int = 2, suffix_length: int = 10) -> None:
+        if order < 1:
+            raise ValueError(f"order must be at least 1, not {order}")
+        self.labels = list(labels)
+        self.order = order
+        self.suffix_length = suffix_length
+        n = len(self.labels)
+        self.start = n  # the padding tag before a sentence
+        self.lambdas = np.zeros(order + 1)
+        # log P(next | last k tags) for every state; filled by fit()
+        self.log_transition = np.zeros((0, n + 1))
+        self.log_emission: Dict[str, np.ndarray] = {}
+        self.suffix_log_emission: Dict[Tuple[bool, str], np.ndarray] = {}
+        self.tag_log_prior = np.zeros(n)
+
+    # -- training ------------------------------------------------------------------------------------------------
+
+    def fit(self, sentences: Sequence[Sequence[Tuple[str, Optional[str]]]]) -> "HMMTagger":
+        """Estimate the model from sentences of (form, label) pairs (label None: not annotated)."""
+        n, k = len(self.labels), self.order
+        index = {label: i for i, label in enumerate(self.labels)}
+        end = n  # in transitions the "next tag" after the last word is the end; it shares the id of start
+        ngrams = [Counter() for _ in range(k + 1)]  # ngrams[j][(history of j tags, next)]
+        word_tag: Dict[str, Counter] = defaultdict(Counter)
+        tag_counts = Counter()
+        for sentence in sentences:
+            tags = [self.start] * k
+            for form, label in sentence:
+                tag = index.get(label) if label is not None else None
+                if tag is None:
+                    # an unannotated word breaks the chain: restart the history, as at a sentence start
+                    tags = [self.start] * k
+                    continue
+                word_tag[form][tag] += 1
+                tag_counts[tag] += 1
+                for j in range(k + 1):
+                    ngrams[j][(tuple(tags[len(tags) - j:]) if j else (), tag)] += 1
+                tags.append(tag)
+            for j in range(k + 1):
+                ngrams[j][(tuple(tags[len(tags) - j:]) if j else (), end)] += 1
+        self.lambdas = self._deleted_interpolation(ngrams)
+        history_counts = [Counter() for _ in range(k + 1)]
+        for j in range(k + 1):
+            for (history, _), c in ngrams[j].items():
+                history_counts[j][history] += c
+        # dense table over all k-tag histories (start tag included): (n + 1) ** k rows, n + 1 columns
+        states = list(itertools.product(range(n + 1), repeat=k))
+        table = np.zeros((len(states), n + 1))
+        for row, history in enumerate(states):
+            for j in range(k + 1):
+                h = history[k - j:] if j else ()
+                total = history_counts[j].get(h, 0)
+                if total == 0:
+                    continue
+                probs = np.zeros(n + 1)
+                for nxt in range(n + 1):
+                    c = ngrams[j].get((h, nxt), 0)
+                    if c:
+                        probs[nxt] = c / total
+                table[row] += self.lambdas[j] * probs
+        with np.errstate(divide="ignore"):
+            self.log_transition = np.log(table)
+        total_tags = sum(tag_counts.values())
+        prior = np.array([tag_counts.get(t, 0) / total_tags for t in range(n)])
+        with np.errstate(divide="ignore"):
+            self.tag_log_prior = np.log(prior)
+        self.log_emission = {}
+        for form, counts in word_tag.items():
+            row = np.full(n, -np.inf)
+            for tag, c in counts.items():
+                row[tag] = math.log(c / tag_counts[tag])
+            self.log_emission[form] = row
+        self._fit_suffixes(word_tag, prior)
+        return self
+
+    def _deleted_interpolation(self, ngrams: List[Counter]) -> np.ndarray:
+        """Weights of orders 0..k: each n-gram's count goes to the order with the best leave-one-out estimate."""
+        k = self.order
+        weights = np.zeros(k + 1)
+        history_counts = [Counter() for _ in range(k + 1)]
+        for j in range(k + 1):
+            for (history, _), c in ngrams[j].items():
+                history_counts[j][history] += c
+        for (history, nxt), count in ngrams[k].items():
+            scores = []
+            for j in range(k + 1):
+                h = history[k - j:] if j else ()
+                numerator = ngrams[j].get((h, nxt), 0) - 1
+                denominator = history_counts[j].get(h, 0) - 1
+                scores.append(numerator / denominator if denominator > 0 else 0.0)
+            weights[int(np.argmax(scores))] += count
+        if weights.sum() == 0:
+            weights[:] = 1.0
+        return weights / weights.sum()
+
+    def _fit_suffixes(self, word_tag: Dict[str, Counter], prior: np.ndarray) -> None:
+        n = len(self.labels)
+        theta = float(np.std(prior)) if n > 1 else 1.0
+        suffix_counts: Dict[Tuple[bool, str], np.ndarray] = {}
+        for form, counts in word_tag.items():
+            if sum(counts.values()) > RARE_MAX_COUNT:
+                continue
+            cap = _is_capitalised(form)
+            for length in range(min(self.suffix_length, len(form)) + 1):
+                key = (cap, form[len(form) - length:] if length else "")
+                row = suffix_counts.setdefault(key, np.zeros(n))
+                for tag, c in counts.items():
+                    row[tag] += c
+        self.suffix_log_emission = {}
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(np.maximum(prior, 1e-12))
+        # successive abstraction: P(t | l_m..) = (P^(t | suffix) + theta * P(t | shorter suffix)) / (1 + theta)
+        for cap in (False, True):
+            keys = sorted((key for key in suffix_counts if key[0] == cap), key=lambda key: len(key[1]))
+            smoothed: Dict[str, np.ndarray] = {}
+            for _, suffix in keys:
+                row = suffix_counts[(cap, suffix)]
+                relative = row / row.sum()
+                shorter = smoothed.get(suffix[1:], prior) if suffix else prior
+                smoothed[suffix] = (relative + theta * shorter) / (1.0 + theta)
+            for suffix, probs in smoothed.items():
+                with np.errstate(divide="ignore"):
+                    self.suffix_log_emission[(cap, suffix)] = np.log(probs) - log_prior
+
+    # -- decoding ------------------------------------------------------------------------------------------------
+
+    def emission_scores(self, form: str) -> np.ndarray:
+        """log P(form | t) up to a per-word constant, for every tag: (n_labels,)."""
+        known = self.log_emission.get(form)
+        if known is not None:
+            return known
+        cap = _is_capitalised(form)
+        for length in range(min(self.suffix_length, len(form)), -1, -1):
+            row = self.suffix_log_emission.get((cap, form[len(form) - length:] if length else ""))
+            if row is not None:
+                return row
+        return np.zeros(len(self.labels))  # no statistics at all for this kind of word: let transitions decide
+
+    def viterbi(self, forms: Sequence[str]) -> List[int]:
+        """The most probable tag ids for one sentence (empty for an empty sentence)."""
+        if not forms:
+            return []
+        n, k = len(self.labels), self.order
+        width = n + 1
+        # state = the last k tags (t_{i-k+1}, ..., t_i), each in 0..n (n = start); score has shape (width,) * k
+        transition = self.log_transition.reshape((width,) * (k + 1))[..., :n]  # (width,)*k + (n,)
+        score = np.full((width,) * k, -np.inf)
+        score[(self.start,) * k] = 0.0
+        backpointers = []
+        for form in forms:
+            emission = self.emission_scores(form)
+            candidates = score[..., None] + transition  # (oldest, ..., newest, next)
+            best_oldest = candidates.argmax(axis=0)  # (width,)*(k-1) + (n,)
+            best = np.take_along_axis(candidates, best_oldest[None], axis=0)[0] + emission
+            new_score = np.full((width,) * k, -np.inf)
+            new_score[(slice(None),) * (k - 1) + (slice(0, n),)] = best
+            score = new_score
+            backpointers.append(best_oldest)
+        final = score + self.log_transition[:, self.start].reshape((width,) * k)
+        state = list(np.unravel_index(int(np.argmax(final)), final.shape))
+        tags = []
+        for best_oldest in reversed(backpointers):
+            tags.append(int(state[-1]))
+            # the backpointer is indexed by the state it led to; prepend the oldest tag it chose
+            state = [int(best_oldest[tuple(state)])] + state[:-1]
+        return tags[::-1]

@@ -1,0 +1,110 @@
+"""The unidirectional RNN tagger: each tag is predicted from the words up to and including its own.
+
+``h_t = f(W_xh x_t + W_hh h_{t-1})`` with an Elman (tanh), GRU or LSTM cell, stacked ``layers`` deep, over the same
+word + character representation as the BiLSTM, so that a comparison with it measures direction and nothing else.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, Dict
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..batching import Batch
+from ..registry import registry
+from .base import NeuralTagger
+from .embedding import WordCharEmbedding
+
+CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RNNTagger(NeuralTagger):
+    """Left-to-right sequence labeller.
+
+    Args:
+        n_words: word vocabulary size.
+        n_chars: character vocabulary size.
+        n_labels: number of labels per trained target.
+        word_dim: word embedding size.
+        char_dim: character embedding size.
+        char_hidden: character encoder size (see :class:`WordCharEmbedding`).
+        char_encoder: "lstm" or "cnn".
+        cell: "rnn" (Elman, tanh), "gru" or "lstm".
+        hidden: recurrent state size.
+        layers: number of stacked recurrent layers.
+        dropout: dropout on the word representation, between layers and before the heads.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_words: int,
+        n_chars: int,
+        n_labels: Dict[str, int],
+        word_dim: int = 128,
+        char_dim: int = 64,
+        char_hidden: int = 128,
+        char_encoder: str = "lstm",
+        cell: str = "lstm",
+        hidden: int = 512,
+        layers: int = 2,
+        dropout: float = 0.33,
+    ) -> None:
+        super().__init__(n_labels=n_labels)
+        if cell not in CELLS:
+            raise ValueError(f"cell must be one of {sorted(CELLS)}, not {cell!r}")
+        self.embedding = WordCharEmbedding(
+            n_words=n_words,
+            n_chars=n_chars,
+            word_dim=word_dim,
+            char_dim=char_dim,
+            char_hidden=char_hidden,
+            char_encoder=char_encoder,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = CELLS[cell](
+            self.embedding.output_dim,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            dropout=dropout if layers > 1 else 0.0,
+        )
+        self.heads = nn.ModuleDict({target: nn.Linear(hidden, n) for target, n in n_labels.items()})
+
+    def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """Per-target logits, each (B, T, n_labels[target]); position t has seen words 1..t only."""
+        inputs = self.dropout(self.embedding(batch))  # (B, T, D)
+        packed = pack_padded_sequence(inputs, batch.lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.rnn(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
+        states = self.dropout(states)  # (B, T, hidden)
+        return {target: head(states) for target, head in self.heads.items()}
+
+
+@registry.architectures("bilstm_tagger.RNN.v1")
+def build_rnn_tagger(
+    *,
+    word_dim: int = 128,
+    char_dim: int = 64,
+    char_hidden: int = 128,
+    char_encoder: str = "lstm",
+    cell: str = "lstm",
+    hidden: int = 512,
+    layers: int = 2,
+    dropout: float = 0.33,
+) -> Callable[..., RNNTagger]:
+    """Config builder for :class:`RNNTagger` (data-dependent sizes are given when the vocabularies are known)."""
+    return functools.partial(
+        RNNTagger,
+        word_dim=word_dim,
+        char_dim=char_dim,
+        char_hidden=char_hidden,
+        char_encoder=char_encoder,
+        cell=cell,
+        hidden=hidden,
+        layers=layers,
+        dropout=dropout,
+    )

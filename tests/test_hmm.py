@@ -1,0 +1,70 @@
+"""The HMM tagger's own behaviour: Viterbi is exact, interpolation weights are a distribution, unknown words."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from bilstm_tagger import read_conllu
+from bilstm_tagger.models.hmm import HMMTagger
+
+
+def _pairs(sentences, target="upos"):
+    return [[(w.form, getattr(w, target)) for w in s.words] for s in sentences]
+
+
+@pytest.fixture
+def fitted(tiny_path):
+    sentences = read_conllu(tiny_path)
+    labels = sorted({w.upos for s in sentences for w in s.words})
+    return {k: HMMTagger(labels=labels, order=k).fit(_pairs(sentences)) for k in (1, 2)}, sentences
+
+
+def _sequence_score(hmm: HMMTagger, forms, tags) -> float:
+    k, width = hmm.order, len(hmm.labels) + 1
+    table = hmm.log_transition.reshape((width,) * (k + 1))
+    history = [hmm.start] * k
+    total = 0.0
+    for form, tag in zip(forms, tags):
+        total += table[tuple(history) + (tag,)] + hmm.emission_scores(form)[tag]
+        history = history[1:] + [tag]
+    return total + table[tuple(history) + (hmm.start,)]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_hmm_viterbi_equals_brute_force(fitted, order):
+    models, _ = fitted
+    hmm = models[order]
+    forms = ["Dogs", "like", "unseenword", "."]
+    best = max(
+        itertools.product(range(len(hmm.labels)), repeat=len(forms)),
+        key=lambda tags: _sequence_score(hmm, forms, tags),
+    )
+    assert hmm.viterbi(forms) == list(best)
+
+
+def test_hmm_tags_training_data(fitted):
+    models, sentences = fitted
+    hmm = models[2]
+    for sentence in sentences:
+        assert [hmm.labels[i] for i in hmm.viterbi(sentence.forms)] == [w.upos for w in sentence.words]
+
+
+def test_hmm_interpolation_weights_and_rows_are_distributions(fitted):
+    models, _ = fitted
+    for hmm in models.values():
+        assert hmm.lambdas.sum() == pytest.approx(1.0) and (hmm.lambdas >= 0).all()
+        rows = np.exp(hmm.log_transition).sum(axis=1)
+        # every history seen in training has a proper next-tag distribution (including the end)
+        assert np.allclose(rows[rows > 0], 1.0)
+
+
+def test_hmm_unknown_words_use_suffixes(fitted):
+    hmm = fitted[0][2]
+    # "-s" ends plural nouns and 3sg verbs in the tiny data: an unseen "-s" word prefers those tags
+    scores = hmm.emission_scores("giraffes")
+    best = hmm.labels[int(np.argmax(scores))]
+    assert best in ("NOUN", "VERB")
+    assert hmm.viterbi([]) == []

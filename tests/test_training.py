@@ -1,0 +1,73 @@
+"""Training behaviour beyond the model contract: targets that follow the data, atomic writes, GPU round trip."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bilstm_tagger import ConfigError, load_config, load_model, read_conllu, train
+from bilstm_tagger.atomic_write import atomic_open
+from bilstm_tagger.prediction import predict_file
+
+from .conftest import CONFIGS, TINY_CONLLU, train_tiny
+
+
+def _without_column(text: str, index: int) -> str:
+    lines = []
+    for line in text.splitlines(keepends=True):
+        cells = line.split("\t")
+        if len(cells) == 10 and cells[0].isdigit():
+            cells[index] = "_"
+        lines.append("\t".join(cells))
+    return "".join(lines)
+
+
+def test_training_skips_targets_the_data_lacks(tmp_path):
+    data = tmp_path / "no_xpos_no_feats.conllu"
+    data.write_text(_without_column(_without_column(TINY_CONLLU, 4), 5), encoding="utf-8")
+    tagger = load_model(train_tiny(tmp_path / "model", data, **{"training.max_epochs": 2}))
+    assert tagger.targets == ["upos"]
+    out = tmp_path / "pred.conllu"
+    predict_file(tagger, input_path=data, output_path=out)
+    for sentence in read_conllu(out):
+        assert all(w.xpos is None and w.feats == "_" for w in sentence.words)  # written as "_", never invented
+
+
+def test_training_config_targets_subset(tiny_path, tmp_path):
+    tagger = load_model(train_tiny(tmp_path / "m", tiny_path, **{"training.max_epochs": 1, "training.targets": ["upos"]}))
+    assert tagger.targets == ["upos"]
+
+
+def test_training_rejects_unknown_target(tiny_path, tmp_path):
+    with pytest.raises(ConfigError, match="targets must be a non-empty subset"):
+        train_tiny(tmp_path / "m", tiny_path, **{"training.targets": ["lemma"]})
+
+
+def test_training_stops_early_without_improvement(tiny_path, tmp_path):
+    # memorised after a few epochs: dev (= train) cannot improve any more, so patience ends the run
+    config = load_config(CONFIGS / "tiny.cfg", overrides={"training.max_epochs": 200, "training.patience": 2,
+                                                         "training.learning_rate": 0.02, "model.dropout": 0.0})
+    result = train(config, output_dir=tmp_path / "m", train_path=tiny_path, dev_path=tiny_path, progress=False)
+    assert result.epochs < 200 and result.epochs - result.best_epoch == 2
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("finished work")
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as handle:
+            handle.write("half of the new")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "finished work"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]  # no temporary file left behind
+
+
+@pytest.mark.gpu
+def test_training_on_gpu_loads_on_cpu(tiny_path, tmp_path):
+    model_dir = train_tiny(tmp_path / "gpu", tiny_path, **{"system.device": "cuda", "training.max_epochs": 30})
+    on_cpu = load_model(model_dir, device="cpu")
+    assert all(t.device.type == "cpu" for t in on_cpu.network.state_dict().values())
+    on_gpu = load_model(model_dir, device="cuda")
+    forms = [s.forms for s in read_conllu(tiny_path)]
+    assert on_cpu.tag(forms) == on_gpu.tag(forms)
+    assert torch.cuda.is_available()
