@@ -50,7 +50,9 @@ def split_files(ud: Path, treebank: str) -> dict:
     return files
 
 
-def time_pipe(model_dir: Path, test_path: Path, *, threads: int, repeats: int, batch_size: int = 1000) -> dict:
+def time_pipe(
+    model_dir: Path, test_path: Path, *, threads: int, repeats: int, batch_size: int = 1000, beam_size=None
+) -> dict:
     """Median words/s of ``nlp.pipe`` over the test set as pre-tokenized Docs, after one warm-up pass."""
     import spacy
     import torch
@@ -61,8 +63,9 @@ def time_pipe(model_dir: Path, test_path: Path, *, threads: int, repeats: int, b
     torch.set_num_threads(threads)
     nlp = spacy.blank("en")
     start = time.perf_counter()
-    nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "device": "cpu"})
+    pipe = nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "device": "cpu"})
     load_seconds = time.perf_counter() - start
+    pipe.tagger.set_decoding(beam_size=beam_size)
     sentences = read_conllu(test_path)
     n_words = sum(len(s) for s in sentences)
     runs = []
@@ -102,6 +105,14 @@ def render_table(rows: list) -> str:
             f"{fmt(r['train_seconds'] / 60, 1)} | {r.get('epochs', 'n/a')} | {fmt(r['words_per_second'], 0)} | "
             f"{fmt(r.get('words_per_second_2_threads'), 0)} | {fmt(r.get('model_size_bytes', 0) / 1e6, 1)} |"
         )
+    buckets = ("1-10", "11-20", "21-30", "31-50", "51+")
+    with_length = [r for r in rows if r.get("upos_by_length") and r["split"] == "test"]
+    if with_length:
+        lines += ["", "UPOS accuracy on test by sentence length (words):", "",
+                  "| model | treebank | " + " | ".join(buckets) + " |", "|---|---|" + "---|" * len(buckets)]
+        for r in with_length:
+            lines.append(f"| {r['model']} | {r['treebank']} | "
+                         + " | ".join(fmt(r["upos_by_length"].get(b)) for b in buckets) + " |")
     return "\n".join(lines)
 
 
@@ -126,6 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, help="model directory (default bench/out/<treebank>-<name>)")
     parser.add_argument("--skip-train", action="store_true", help="reuse an existing model directory")
     parser.add_argument("--repeats", type=int, default=5, help="timed nlp.pipe passes (median reported)")
+    parser.add_argument("--beam-sizes", type=int, nargs="+", help="seq2seq: one set of rows per beam size")
     parser.add_argument("overrides", nargs="*", help="config overrides passed to train, e.g. --training.seed=1")
     args, extra = parser.parse_known_args(argv)
     files = split_files(args.ud, args.treebank)
@@ -148,39 +160,44 @@ def main(argv=None) -> int:
     log = [json.loads(line) for line in (model_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     tagger = load_model(model_dir)
     size = sum(p.stat().st_size for p in model_dir.iterdir() if p.name != "train_log.jsonl")
-    speed_1 = time_pipe(model_dir, files["test"], threads=1, repeats=args.repeats)
-    speed_2 = time_pipe(model_dir, files["test"], threads=2, repeats=args.repeats)
     command = (f"python bench/benchmark.py --config {train_cmd[2]} --name {args.name} --treebank {args.treebank} "
+               + (f"--beam-sizes {' '.join(map(str, args.beam_sizes))} " if args.beam_sizes else "")
                + " ".join(args.overrides + extra)).strip()
     rows = []
-    for split in ("dev", "test"):
-        report = evaluate_model(tagger, files[split])
-        m = report["metrics"]
-        rows.append({
-            "model": args.name,
-            "treebank": args.treebank,
-            "split": split,
-            "upos": m["upos"]["accuracy"],
-            "xpos": m["xpos"]["accuracy"],
-            "ufeats": m["ufeats"]["accuracy"],
-            "alltags": m["alltags"]["accuracy"],
-            "feats_exact": m["feats_exact"]["accuracy"],
-            "oov_upos": report["unseen"]["metrics"]["upos"]["accuracy"],
-            "oov_words": report["unseen"]["n_words"],
-            "train_seconds": log[-1]["seconds"],
-            "epochs": len(log),
-            "best_epoch": tagger.meta.get("best_epoch"),
-            "words_per_second": speed_1["words_per_second"],
-            "words_per_second_2_threads": speed_2["words_per_second"],
-            "speed_runs": {"1_thread": speed_1, "2_threads": speed_2},
-            "model_size_bytes": size,
-            "train_file": files["train"].name,
-            "cpu": cpu_model(),
-            "date": time.strftime("%Y-%m-%d"),
-            "command": command,
-        })
-        print(f"{split}: " + ", ".join(f"{k}={rows[-1][k]}" for k in ("upos", "xpos", "ufeats", "alltags", "oov_upos")))
-    print(f"speed: {speed_1['words_per_second']} words/s (1 thread), {speed_2['words_per_second']} (2 threads)")
+    for beam_size in args.beam_sizes or [None]:
+        name = args.name if beam_size is None else f"{args.name}-beam{beam_size}"
+        tagger.set_decoding(beam_size=beam_size)
+        speed_1 = time_pipe(model_dir, files["test"], threads=1, repeats=args.repeats, beam_size=beam_size)
+        speed_2 = time_pipe(model_dir, files["test"], threads=2, repeats=args.repeats, beam_size=beam_size)
+        for split in ("dev", "test"):
+            report = evaluate_model(tagger, files[split])
+            m = report["metrics"]
+            rows.append({
+                "model": name,
+                "treebank": args.treebank,
+                "split": split,
+                "upos": m["upos"]["accuracy"],
+                "xpos": m["xpos"]["accuracy"],
+                "ufeats": m["ufeats"]["accuracy"],
+                "alltags": m["alltags"]["accuracy"],
+                "feats_exact": m["feats_exact"]["accuracy"],
+                "oov_upos": report["unseen"]["metrics"]["upos"]["accuracy"],
+                "oov_words": report["unseen"]["n_words"],
+                "upos_by_length": {b["bucket"]: b["metrics"]["upos"]["accuracy"] for b in report["by_length"]},
+                "train_seconds": log[-1]["seconds"],
+                "epochs": len(log),
+                "best_epoch": tagger.meta.get("best_epoch"),
+                "words_per_second": speed_1["words_per_second"],
+                "words_per_second_2_threads": speed_2["words_per_second"],
+                "speed_runs": {"1_thread": speed_1, "2_threads": speed_2},
+                "model_size_bytes": size,
+                "train_file": files["train"].name,
+                "cpu": cpu_model(),
+                "date": time.strftime("%Y-%m-%d"),
+                "command": command,
+            })
+            print(f"{name} {split}: " + ", ".join(f"{k}={rows[-1][k]}" for k in ("upos", "xpos", "ufeats", "alltags", "oov_upos")))
+        print(f"{name} speed: {speed_1['words_per_second']} words/s (1 thread), {speed_2['words_per_second']} (2 threads)")
     merged = update_results(rows)
     update_markdown(merged)
     return 0

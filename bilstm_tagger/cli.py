@@ -29,6 +29,14 @@ def _device_args(parser: argparse.ArgumentParser, default: Optional[str]) -> Non
     group.add_argument("--cuda", dest="device", action="store_const", const="cuda", help="same as --device cuda")
 
 
+def _decoding_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--beam-size", type=int, help="seq2seq models: beam width for decoding (1 = greedy)")
+    parser.add_argument(
+        "--unconstrained", dest="constrain_length", action="store_const", const=False,
+        help="seq2seq models: let the decoder emit more or fewer tags than words (missing tags count as errors)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bilstm-tagger", description="Train, evaluate and run BiLSTM taggers on Universal Dependencies data."
@@ -55,12 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("test", type=Path, help="gold CoNLL-U file")
     evaluate.add_argument("--output", "-o", type=Path, help="also write the report as JSON here")
     _device_args(evaluate, "cpu")
+    _decoding_args(evaluate)
 
     predict = commands.add_parser("predict", help="tag a CoNLL-U file")
     predict.add_argument("model", type=Path, help="model directory")
     predict.add_argument("input", type=Path, help="CoNLL-U file to tag (its tag columns are replaced)")
     predict.add_argument("--output", "-o", type=Path, help="output file (default: standard output)")
     _device_args(predict, "cpu")
+    _decoding_args(predict)
     return parser
 
 
@@ -100,6 +110,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .serialization import load_model
 
     tagger = load_model(args.model, device=_device(args.device))
+    tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
     report = evaluate_model(tagger, args.test)
     print(format_report(report))
     if args.output:
@@ -113,6 +124,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from .serialization import load_model
 
     tagger = load_model(args.model, device=_device(args.device))
+    tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
     words = predict_file(tagger, input_path=args.input, output_path=args.output)
     if args.output:
         print(f"tagged {words} words into {args.output}", file=sys.stderr)

@@ -33,6 +33,8 @@ UNIVERSAL_FEATURES = frozenset(
     "PronType NumType Poss Reflex Foreign Abbr Gender Animacy Number Case Definite Degree VerbForm Mood Tense "
     "Aspect Voice Evident Polarity Person Polite".split()
 )
+#: Sentence-length buckets (words) of the ``by_length`` breakdown: (label, first, last).
+LENGTH_BUCKETS = (("1-10", 1, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-50", 31, 50), ("51+", 51, None))
 #: Metrics in report order, with the names the CoNLL 2018 evaluator prints.
 METRICS = {"upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "feats_exact": "Feats (exact)"}
 
@@ -79,8 +81,9 @@ def _word_outcome(gold_word, pred: Mapping[str, Optional[str]]) -> Dict[str, Opt
     """Per metric, whether the prediction is right, or None when the gold column is not annotated."""
     upos = None if gold_word.upos is None else pred.get("upos") == gold_word.upos
     xpos = None if gold_word.xpos is None else pred.get("xpos") == gold_word.xpos
-    ufeats = universal_feats(pred.get("feats")) == universal_feats(gold_word.feats)
-    exact = _exact_feats(pred.get("feats")) == _exact_feats(gold_word.feats)
+    feats = pred.get("feats")  # None: not predicted for this word, wrong even where gold is the empty set
+    ufeats = feats is not None and universal_feats(feats) == universal_feats(gold_word.feats)
+    exact = feats is not None and _exact_feats(feats) == _exact_feats(gold_word.feats)
     annotated = [ok for ok in (upos, xpos, ufeats) if ok is not None]
     return {"upos": upos, "xpos": xpos, "ufeats": ufeats, "alltags": all(annotated), "feats_exact": exact}
 
@@ -95,25 +98,31 @@ def score(
 
     Args:
         gold: the gold sentences.
-        predicted: for each sentence, target (``upos``, ``xpos``, ``feats``) -> one label per word; a missing
-            target counts as wrong wherever gold has it.
+        predicted: for each sentence, target (``upos``, ``xpos``, ``feats``) -> one label per word (None for a
+            word left untagged); a missing target or label counts as wrong wherever gold has one.
         train_forms: the forms seen in training; when given, the report splits words into seen and unseen.
 
     Returns:
         A JSON-ready report: ``metrics`` (correct, total, accuracy in percent, per metric), ``seen``/``unseen``
-        (same shape) when ``train_forms`` is given, and ``per_upos`` (precision, recall, F1, support per tag).
+        (same shape) when ``train_forms`` is given, ``by_length`` (same shape per sentence-length bucket), and
+        ``per_upos`` (precision, recall, F1, support per tag).
     """
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
     known = set(train_forms) if train_forms is not None else None
     overall, seen, unseen = _Counter(), _Counter(), _Counter()
+    by_length = {label: _Counter() for label, _, _ in LENGTH_BUCKETS}
+    sentences_per_bucket = {label: 0 for label, _, _ in LENGTH_BUCKETS}
     gold_upos: List[str] = []
     pred_upos: List[str] = []
     for sentence, tags in zip(gold, predicted):
+        bucket = _length_bucket(len(sentence))
+        sentences_per_bucket[bucket] += 1
         for i, word in enumerate(sentence.words):
             pred = {target: values[i] for target, values in tags.items()}
             outcome = _word_outcome(word, pred)
             overall.add(outcome)
+            by_length[bucket].add(outcome)
             if known is not None:
                 (seen if word.form in known else unseen).add(outcome)
             if word.upos is not None:
@@ -123,8 +132,19 @@ def score(
     if known is not None:
         report["seen"] = seen.to_dict()
         report["unseen"] = unseen.to_dict()
+    report["by_length"] = [
+        {"bucket": label, "n_sentences": sentences_per_bucket[label], **by_length[label].to_dict()}
+        for label, _, _ in LENGTH_BUCKETS
+    ]
     report["per_upos"] = per_tag_table(gold_upos, pred_upos)
     return report
+
+
+def _length_bucket(n_words: int) -> str:
+    for label, first, last in LENGTH_BUCKETS:
+        if n_words >= first and (last is None or n_words <= last):
+            return label
+    return LENGTH_BUCKETS[0][0]  # an empty sentence counts with the shortest
 
 
 def per_tag_table(gold: Sequence[str], predicted: Sequence[str]) -> List[dict]:

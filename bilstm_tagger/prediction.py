@@ -33,7 +33,10 @@ def tag_conllu(tagger: Tagger, input_path: Union[str, Path], handle: IO[str]) ->
     for chunk in _chunks(iter_conllu(input_path), CHUNK_SENTENCES):
         predicted = tagger.tag([s.forms for s in chunk])
         for sentence, tags in zip(chunk, predicted):
-            columns = {target: tags.get(target, ["_"] * len(sentence)) for target in ("upos", "xpos", "feats")}
+            columns = {
+                target: [label or "_" for label in tags.get(target, [None] * len(sentence))]
+                for target in ("upos", "xpos", "feats")
+            }
             handle.write(sentence.to_conllu(columns))
             words += len(sentence)
     return words

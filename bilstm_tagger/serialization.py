@@ -21,17 +21,19 @@ import platform
 from pathlib import Path
 from typing import Dict, Optional, Union
 
+import numpy as np
 import torch
 from confection import Config
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
+from safetensors.numpy import load as load_numpy
+from safetensors.numpy import save as save_numpy
+from safetensors.torch import load as load_torch
+from safetensors.torch import save as save_torch
 
 from .atomic_write import atomic_write_bytes, atomic_write_text
 from .errors import ModelDirError
-from .models.base import NeuralTagger
 from .registry import registry
-from .tagger import Tagger
+from .tagger import Tagger, TaggerModel
 from .vocab import Vocabularies
 
 FORMAT_VERSION = 1
@@ -52,8 +54,8 @@ def sha256_file(path: Union[str, Path]) -> str:
     return digest.hexdigest()
 
 
-def build_network(config: Config, vocabs: Vocabularies) -> NeuralTagger:
-    """Build an untrained network from a config's ``[model]`` section and the vocabularies' sizes."""
+def build_network(config: Config, vocabs: Vocabularies) -> TaggerModel:
+    """Build an untrained model from a config's ``[model]`` section and the vocabularies' sizes."""
     from . import models  # noqa: F401  (registers the architectures)
 
     resolved = registry.resolve({"model": config["model"]}, validate=True)
@@ -83,7 +85,7 @@ def save_model(
     *,
     config: Config,
     vocabs: Vocabularies,
-    network: NeuralTagger,
+    network: TaggerModel,
     meta: Optional[dict] = None,
 ) -> Path:
     """Write a model directory (created if needed); see the module docstring for its files.
@@ -92,18 +94,21 @@ def save_model(
         directory: where to write.
         config: the resolved training config.
         vocabs: vocabularies and labels.
-        network: the trained network (any device; weights are saved from the CPU).
+        network: the trained model (any device; torch weights are saved from the CPU).
         meta: extra entries for ``meta.json`` (training files, dev scores, ...).
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in network.state_dict().items()}
+    if isinstance(network, torch.nn.Module):
+        weights = save_torch({k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()})
+    else:  # the numpy HMM
+        weights = save_numpy({k: np.ascontiguousarray(v) for k, v in network.state_dict().items()})
     vocab_data = vocabs.to_dict()
     labels = vocab_data.pop("labels")
     atomic_write_text(directory / CONFIG_FILE, config.to_str())
     atomic_write_text(directory / VOCAB_FILE, json.dumps(vocab_data, ensure_ascii=False))
     atomic_write_text(directory / LABELS_FILE, json.dumps(labels, ensure_ascii=False, indent=1))
-    atomic_write_bytes(directory / WEIGHTS_FILE, save_safetensors(state))
+    atomic_write_bytes(directory / WEIGHTS_FILE, weights)
     full_meta = {
         "format_version": FORMAT_VERSION,
         "architecture": config["model"].get("@architectures"),
@@ -175,13 +180,14 @@ def load_model(directory: Union[str, Path], *, device: Union[str, torch.device] 
         network = build_network(config, vocabs)
     except Exception as exc:
         raise ModelDirError(f"{directory / CONFIG_FILE}: [model] cannot be built ({exc})") from None
+    load = load_torch if isinstance(network, torch.nn.Module) else load_numpy
     try:
-        state = load_safetensors((directory / WEIGHTS_FILE).read_bytes())
+        state = load((directory / WEIGHTS_FILE).read_bytes())
     except SafetensorError as exc:
         raise ModelDirError(f"{directory / WEIGHTS_FILE}: corrupt weights ({exc})") from None
     try:
         network.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError, KeyError) as exc:
         raise ModelDirError(
             f"{directory / WEIGHTS_FILE}: weights do not fit the network described by config.cfg and the "
             f"vocabularies ({str(exc).splitlines()[0]})"

@@ -141,11 +141,12 @@ class BiLSTMTaggerComponent(Pipe):
                     token.pos_ = "SPACE"
                     token.tag_ = "_SP"
                     continue
-                if upos is not None:
+                # None: a word the model left untagged (unconstrained seq2seq decoding); leave it unset
+                if upos is not None and upos[i] is not None:
                     token.pos_ = upos[i]
-                if xpos is not None:
+                if xpos is not None and xpos[i] is not None:
                     token.tag_ = xpos[i]
-                if feats is not None:
+                if feats is not None and feats[i] is not None:
                     token.set_morph(None if feats[i] == "_" else feats[i])
                 i += 1
 

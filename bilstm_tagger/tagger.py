@@ -6,48 +6,69 @@ spaCy component call.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from confection import Config
 
-from .batching import length_batches, make_batch
+from .errors import BilstmTaggerError
 from .models.base import NeuralTagger
+from .models.hmm import HMMTagger
 from .vocab import Vocabularies
 
 #: Padded word slots per batch at prediction time: big enough to keep the matrices busy, small enough for RAM.
 PREDICT_BATCH_WORDS = 4096
 
-Tags = Dict[str, List[str]]
+Tags = Dict[str, List[Optional[str]]]
+TaggerModel = Union[NeuralTagger, HMMTagger]
 
 
 class Tagger:
-    """A trained network with its vocabularies.
+    """A trained model of any family with its vocabularies.
 
     Args:
-        config: the resolved training config the network was built from.
+        config: the resolved training config the model was built from.
         vocabs: vocabularies and label sets.
-        network: the torch module, already holding its trained weights.
-        device: where to run it.
+        network: the model (a torch :class:`NeuralTagger` or the numpy HMM), holding its trained weights.
+        device: where a torch model runs (the HMM always runs on the CPU).
+        meta: the model directory's ``meta.json``.
     """
 
     def __init__(
-        self, *, config: Config, vocabs: Vocabularies, network: NeuralTagger, device: torch.device, meta: Optional[dict] = None
+        self, *, config: Config, vocabs: Vocabularies, network: TaggerModel, device: torch.device, meta: Optional[dict] = None
     ) -> None:
         self.config = config
         self.vocabs = vocabs
-        self.network = network.to(device).eval()
-        self.device = device
+        self.network = network
         self.meta = meta or {}
+        self.to(device)
 
     @property
     def targets(self) -> List[str]:
         return self.vocabs.targets
 
     def to(self, device: torch.device) -> "Tagger":
-        self.network.to(device)
+        if isinstance(self.network, torch.nn.Module):
+            self.network.to(device).eval()
         self.device = device
         return self
+
+    def set_decoding(self, *, beam_size: Optional[int] = None, constrain_length: Optional[bool] = None) -> None:
+        """Change decoding settings of a model that has them (the seq2seq family's beam search).
+
+        Raises:
+            BilstmTaggerError: for a setting this model's family does not have.
+        """
+        for name, value in (("beam_size", beam_size), ("constrain_length", constrain_length)):
+            if value is None:
+                continue
+            if not hasattr(self.network, name):
+                raise BilstmTaggerError(
+                    f"{name} is a decoding setting of seq2seq models; this model is {type(self.network).__name__}"
+                )
+            if name == "beam_size" and value < 1:
+                raise BilstmTaggerError(f"beam size must be at least 1, not {value}")
+            setattr(self.network, name, value)
 
     def tag(self, sentences: Sequence[Sequence[str]], *, batch_words: int = PREDICT_BATCH_WORDS) -> List[Tags]:
         """Tag sentences given as word forms.
@@ -57,22 +78,16 @@ class Tagger:
             batch_words: padded word slots per batch; the result does not depend on it.
 
         Returns:
-            For each sentence, a dict from each trained target (``upos``, ``xpos``, ``feats``) to one label per word.
+            For each sentence, a dict from each trained target (``upos``, ``xpos``, ``feats``) to one label per word
+            (None for a word the model left untagged, which only unconstrained seq2seq decoding does).
         """
-        results: List[Optional[Tags]] = [None] * len(sentences)
         nonempty = [i for i, s in enumerate(sentences) if len(s) > 0]
-        for i in range(len(sentences)):
-            if len(sentences[i]) == 0:
-                results[i] = {target: [] for target in self.targets}
-        lengths = [len(sentences[i]) for i in nonempty]
-        self.network.eval()
-        for group in length_batches(lengths, batch_words=batch_words):
-            indices = [nonempty[j] for j in group]
-            batch = make_batch([sentences[i] for i in indices], self.vocabs).to(self.device)
-            predicted = {target: ids.cpu().tolist() for target, ids in self.network.predict(batch).items()}
-            for row, i in enumerate(indices):
-                n = len(sentences[i])
-                results[i] = {
-                    target: [self.vocabs.labels[target][k] for k in ids[row][:n]] for target, ids in predicted.items()
-                }
-        return results  # type: ignore[return-value]
+        results: List[Tags] = [{target: [] for target in self.targets} for _ in sentences]
+        predicted = self.network.tag_ids(
+            [sentences[i] for i in nonempty], self.vocabs, device=self.device, batch_words=batch_words
+        )
+        labels = self.vocabs.labels
+        for i, ids in zip(nonempty, predicted):
+            # a negative id is a word the model left untagged (unconstrained seq2seq decoding): None, never a label
+            results[i] = {target: [labels[target][k] if k >= 0 else None for k in row] for target, row in ids.items()}
+        return results

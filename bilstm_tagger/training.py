@@ -158,47 +158,137 @@ def train(
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
     try:
-        network: NeuralTagger = build_network(config, vocabs)
+        network = build_network(config, vocabs)
     except Exception as exc:
         raise ConfigError(f"[model] cannot be built: {exc}") from None
-    network.to(torch_device)
+
+    run = _Run(
+        config=config,
+        vocabs=vocabs,
+        output_dir=Path(output_dir),
+        dev=dev_sentences,
+        device=torch_device,
+        meta={"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file]), "seed": run_seed},
+        progress=progress,
+    )
+    if isinstance(network, torch.nn.Module):
+        _train_network(network, run, train_sentences, settings, rng)
+    else:  # a counting model (the HMM): one pass over the data is the whole training
+        fit_start = time.perf_counter()
+        network.fit(train_sentences, vocabs.labels)
+        words = sum(len(s) for s in train_sentences)
+        run.end_epoch(network, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
+    return run.result()
+
+
+class _Run:
+    """Bookkeeping shared by every family: dev scoring, keeping the best model, the JSONL log, the summary line."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        vocabs: Vocabularies,
+        output_dir: Path,
+        dev: Sequence[Sentence],
+        device: torch.device,
+        meta: dict,
+        progress: bool,
+    ) -> None:
+        self.config, self.vocabs, self.output_dir, self.dev = config, vocabs, output_dir, dev
+        self.device, self.meta, self.progress = device, meta, progress
+        output_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = output_dir / LOG_FILE
+        self.log_path.write_text("", encoding="utf-8")
+        self.start = time.perf_counter()
+        self.best_score, self.best_epoch, self.best_dev = -math.inf, 0, {}
+        self.epochs = 0
+        self.last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
+
+    def end_epoch(
+        self, model, *, epoch: int, loss: Optional[float], words: int, seconds: float, lr: Optional[float]
+    ) -> bool:
+        """Score ``model`` on dev, save it if it is the best so far, log the epoch; returns whether it improved."""
+        tagger = Tagger(config=self.config, vocabs=self.vocabs, network=model, device=self.device)
+        dev = _dev_scores(tagger, self.dev)
+        current = _selection_score(self.vocabs, dev)
+        improved = current > self.best_score
+        self.epochs = epoch
+        self.last_dev = {f"dev_{k}": f"{v:.2f}" for k, v in dev.items() if v is not None and k != "alltags"}
+        if improved:
+            self.best_score, self.best_epoch, self.best_dev = current, epoch, dev
+            save_model(
+                self.output_dir,
+                config=self.config,
+                vocabs=self.vocabs,
+                network=model,
+                meta={**self.meta, "best_epoch": epoch, "best_dev": dev},
+            )
+        record = {
+            "epoch": epoch,
+            "loss": None if loss is None else round(loss, 6),
+            "dev": dev,
+            "train_words_per_second": round(words / max(seconds, 1e-9), 1),
+            "seconds": round(time.perf_counter() - self.start, 2),
+            "lr": lr,
+            "best": improved,
+        }
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            log.write(json.dumps(record) + "\n")
+        if self.progress:
+            dev_text = " ".join(f"{k}={v:.2f}" for k, v in dev.items() if v is not None)
+            loss_text = "" if loss is None else f"  loss {loss:.4f}"
+            tqdm.write(
+                f"epoch {epoch:>3}{loss_text}  dev {dev_text}  "
+                f"{record['train_words_per_second']:.0f} w/s  {'*' if improved else ''}"
+            )
+        return improved
+
+    def result(self) -> TrainResult:
+        return TrainResult(
+            output_dir=self.output_dir,
+            best_epoch=self.best_epoch,
+            best_dev=self.best_dev,
+            epochs=self.epochs,
+            seconds=time.perf_counter() - self.start,
+        )
+
+
+def _train_network(
+    network: NeuralTagger,
+    run: _Run,
+    train_sentences: Sequence[Sentence],
+    settings: TrainingSettings,
+    rng: random.Random,
+) -> None:
+    """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience."""
+    device = run.device
+    vocabs = run.vocabs
+    network.to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
     # With ema_decay > 0, dev scores and checkpoints use an exponential moving average of the weights, which
     # smooths out the noise of the last updates (Polyak averaging).
     averaged = copy.deepcopy(network) if settings.ema_decay > 0 else network
-    tagger = Tagger(config=config, vocabs=vocabs, network=averaged, device=torch_device)
     trained_params = list(network.parameters())
     averaged_params = list(averaged.parameters())
     step = 0
-
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    log_path = output_dir / LOG_FILE
-    log_path.write_text("", encoding="utf-8")
-    files_meta = {"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file])}
-
     lengths = [len(s) for s in train_sentences]
     n_train_words = sum(lengths)
-    best_score, best_epoch, best_dev = -math.inf, 0, {}
     bad_epochs = 0
-    last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
-    start = time.perf_counter()
-    deadline = start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
-    epoch = 0
+    deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
     for epoch in range(1, settings.max_epochs + 1):
         network.train()
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
-        batches = length_batches(lengths, batch_words=settings.batch_words, rng=rng)
         bar = tqdm(
-            total=n_train_words, desc=f"epoch {epoch}", unit="w", disable=not progress, leave=False, dynamic_ncols=True
+            total=n_train_words, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False, dynamic_ncols=True
         )
         timed_out = False
-        for indices in batches:
+        for indices in length_batches(lengths, batch_words=settings.batch_words, rng=rng):
             chosen = [train_sentences[i] for i in indices]
             batch = make_batch(
                 [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=rng
-            ).to(torch_device)
+            ).to(device)
             optimizer.zero_grad(set_to_none=True)
             loss = network.loss(batch)
             loss.backward()
@@ -213,52 +303,24 @@ def train(
             total_loss += float(loss.detach()) * batch.n_words
             seen_words += batch.n_words
             bar.update(batch.n_words)
-            bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", **last_dev, refresh=False)
+            bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", **run.last_dev, refresh=False)
             if time.perf_counter() > deadline:
                 timed_out = True
                 break
         bar.close()
-        train_seconds = time.perf_counter() - epoch_start
-        dev = _dev_scores(tagger, dev_sentences)
-        current = _selection_score(vocabs, dev)
-        last_dev = {f"dev_{k}": f"{v:.2f}" for k, v in dev.items() if v is not None and k != "alltags"}
-        improved = current > best_score
+        improved = run.end_epoch(
+            averaged,
+            epoch=epoch,
+            loss=total_loss / max(seen_words, 1),
+            words=seen_words,
+            seconds=time.perf_counter() - epoch_start,
+            lr=optimizer.param_groups[0]["lr"],
+        )
         if improved:
-            best_score, best_epoch, best_dev, bad_epochs = current, epoch, dev, 0
-            save_model(
-                output_dir,
-                config=config,
-                vocabs=vocabs,
-                network=averaged,
-                meta={**files_meta, "best_epoch": epoch, "best_dev": dev, "seed": run_seed},
-            )
+            bad_epochs = 0
         else:
             bad_epochs += 1
             for group in optimizer.param_groups:
                 group["lr"] *= settings.lr_decay
-        record = {
-            "epoch": epoch,
-            "loss": round(total_loss / max(seen_words, 1), 6),
-            "dev": dev,
-            "train_words_per_second": round(seen_words / max(train_seconds, 1e-9), 1),
-            "seconds": round(time.perf_counter() - start, 2),
-            "lr": optimizer.param_groups[0]["lr"],
-            "best": improved,
-        }
-        with open(log_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
-        if progress:
-            dev_text = " ".join(f"{k}={v:.2f}" for k, v in dev.items() if v is not None)
-            tqdm.write(
-                f"epoch {epoch:>3}  loss {record['loss']:.4f}  dev {dev_text}  "
-                f"{record['train_words_per_second']:.0f} w/s  {'*' if improved else ''}"
-            )
         if timed_out or bad_epochs >= settings.patience:
             break
-    return TrainResult(
-        output_dir=output_dir,
-        best_epoch=best_epoch,
-        best_dev=best_dev,
-        epochs=epoch,
-        seconds=time.perf_counter() - start,
-    )

@@ -123,3 +123,8 @@ def test_cli_usage_errors_exit_2(capsys):
 def test_cli_python_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "bilstm_tagger", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("bilstm-tagger ")
+
+
+def test_cli_beam_size_only_for_seq2seq(tiny_model, tiny_data, capsys):
+    assert main(["evaluate", str(tiny_model), str(tiny_data), "--beam-size", "3"]) == 1
+    assert "beam_size is a decoding setting of seq2seq models; this model is BiLSTMTagger" in capsys.readouterr().err

@@ -105,3 +105,21 @@ def test_evaluation_agrees_with_official_conll18_evaluator(tiny_model, tmp_path)
         assert official[official_name].gold_total == ours["metrics"][name]["total"], name
     # a tagger trained on four sentences gets plenty wrong, so the agreement above is not trivial
     assert ours["metrics"]["upos"]["accuracy"] < 90
+
+
+def test_evaluation_untagged_words_are_wrong_even_for_empty_feats(tmp_path):
+    path = tmp_path / "gold.conllu"
+    path.write_text(GOLD, encoding="utf-8")
+    # unconstrained seq2seq decoding stopped after one word of each sentence
+    cut = [{t: v[:1] + [None] * (len(v) - 1) for t, v in p.items()} for p in PREDICTED]
+    result = score(read_conllu(path), cut)
+    assert result["metrics"]["upos"]["correct"] == 2  # "a" and "b" (first words) only
+    assert result["metrics"]["ufeats"]["correct"] == 2  # "b"/"_" in sentence 1 is untagged: wrong
+
+
+def test_evaluation_by_sentence_length(report):
+    buckets = {b["bucket"]: b for b in report["by_length"]}
+    assert list(buckets) == ["1-10", "11-20", "21-30", "31-50", "51+"]
+    assert buckets["1-10"]["n_sentences"] == 2 and buckets["1-10"]["n_words"] == 6
+    assert buckets["1-10"]["metrics"]["upos"]["correct"] == 4
+    assert buckets["51+"]["n_words"] == 0 and buckets["51+"]["metrics"]["upos"]["accuracy"] is None

@@ -1,4 +1,4 @@
-"""The HMM tagger's own behaviour: Viterbi is exact, interpolation weights are a distribution, unknown words."""
+"""The HMM's own behaviour: Viterbi is exact, interpolation weights are distributions, unknown words, its state."""
 
 from __future__ import annotations
 
@@ -8,22 +8,24 @@ import numpy as np
 import pytest
 
 from bilstm_tagger import read_conllu
-from bilstm_tagger.models.hmm import HMMTagger
+from bilstm_tagger.models.hmm import HMM, decode_strings, encode_strings
 
 
-def _pairs(sentences, target="upos"):
-    return [[(w.form, getattr(w, target)) for w in s.words] for s in sentences]
+LABELS = sorted("DET NOUN PRON AUX PART VERB PUNCT ADV".split())
+
+
+def _pairs(sentences):
+    return [[(w.form, LABELS.index(w.upos)) for w in s.words] for s in sentences]
 
 
 @pytest.fixture
 def fitted(tiny_path):
     sentences = read_conllu(tiny_path)
-    labels = sorted({w.upos for s in sentences for w in s.words})
-    return {k: HMMTagger(labels=labels, order=k).fit(_pairs(sentences)) for k in (1, 2)}, sentences
+    return {k: HMM(n_labels=len(LABELS), order=k).fit(_pairs(sentences)) for k in (1, 2)}, sentences
 
 
-def _sequence_score(hmm: HMMTagger, forms, tags) -> float:
-    k, width = hmm.order, len(hmm.labels) + 1
+def _sequence_score(hmm: HMM, forms, tags) -> float:
+    k, width = hmm.order, hmm.n_labels + 1
     table = hmm.log_transition.reshape((width,) * (k + 1))
     history = [hmm.start] * k
     total = 0.0
@@ -39,7 +41,7 @@ def test_hmm_viterbi_equals_brute_force(fitted, order):
     hmm = models[order]
     forms = ["Dogs", "like", "unseenword", "."]
     best = max(
-        itertools.product(range(len(hmm.labels)), repeat=len(forms)),
+        itertools.product(range(hmm.n_labels), repeat=len(forms)),
         key=lambda tags: _sequence_score(hmm, forms, tags),
     )
     assert hmm.viterbi(forms) == list(best)
@@ -49,7 +51,7 @@ def test_hmm_tags_training_data(fitted):
     models, sentences = fitted
     hmm = models[2]
     for sentence in sentences:
-        assert [hmm.labels[i] for i in hmm.viterbi(sentence.forms)] == [w.upos for w in sentence.words]
+        assert [LABELS[i] for i in hmm.viterbi(sentence.forms)] == [w.upos for w in sentence.words]
 
 
 def test_hmm_interpolation_weights_and_rows_are_distributions(fitted):
@@ -65,6 +67,26 @@ def test_hmm_unknown_words_use_suffixes(fitted):
     hmm = fitted[0][2]
     # "-s" ends plural nouns and 3sg verbs in the tiny data: an unseen "-s" word prefers those tags
     scores = hmm.emission_scores("giraffes")
-    best = hmm.labels[int(np.argmax(scores))]
+    best = LABELS[int(np.argmax(scores))]
     assert best in ("NOUN", "VERB")
     assert hmm.viterbi([]) == []
+
+
+def test_hmm_capitalised_unknown_falls_back_to_lower_case(fitted):
+    hmm = fitted[0][2]
+    assert np.array_equal(hmm.emission_scores("Cats"), hmm.emission_scores("cats"))
+
+
+def test_hmm_state_round_trip(fitted):
+    hmm = fitted[0][2]
+    copy = HMM(n_labels=hmm.n_labels, order=2)
+    copy.load_state_dict(hmm.state_dict())
+    for forms in (["Dogs", "like", "unseenword", "."], ["Zebras", "sleep"]):
+        assert copy.viterbi(forms) == hmm.viterbi(forms)
+    with pytest.raises(ValueError, match="does not fit order 1"):
+        HMM(n_labels=hmm.n_labels, order=1).load_state_dict(hmm.state_dict())
+
+
+def test_hmm_strings_as_code_points():
+    strings = ["", "naïve", "日本", "a"]
+    assert decode_strings(*encode_strings(strings)) == strings

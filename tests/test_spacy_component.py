@@ -109,3 +109,31 @@ def test_spacy_component_scores(nlp, tiny_data):
         reference = Doc(nlp.vocab, words=sentence.forms, pos=[w.upos for w in sentence.words])
         examples.append(Example(nlp(Doc(nlp.vocab, words=sentence.forms)), reference))
     assert nlp.get_pipe("bilstm_tagger").score(examples)["pos_acc"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "config_name, overrides",
+    [
+        ("hmm.cfg", {}),
+        ("rnn_elman.cfg", {"model.word_dim": 8, "model.char_dim": 4, "model.char_hidden": 4, "model.hidden": 16,
+                           "training.max_epochs": 2}),
+        ("seq2seq_attention.cfg", {"model.word_dim": 8, "model.char_dim": 4, "model.char_hidden": 4,
+                                   "model.hidden": 16, "model.tag_dim": 4, "training.max_epochs": 2}),
+    ],
+)
+def test_spacy_component_every_model_kind(config_name, overrides, tiny_path, tmp_path):
+    from bilstm_tagger import load_config, train
+
+    from .conftest import CONFIGS
+
+    config = load_config(CONFIGS / config_name, overrides={"system.device": "cpu", **overrides})
+    train(config, output_dir=tmp_path / "model", train_path=tiny_path, dev_path=tiny_path, progress=False)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(tmp_path / "model")})
+    texts = ["I like cats.", "Dogs bark loudly", ""]
+    expected = [_tags(doc) for doc in nlp.pipe(texts)]
+    assert expected == [_tags(nlp(text)) for text in texts]
+    words = ["I", "like", "cats", "."]
+    assert [t.pos_ for t in nlp(Doc(nlp.vocab, words=words))] == load_model(tmp_path / "model").tag([words])[0]["upos"]
+    nlp.to_disk(tmp_path / "pipeline")
+    assert [_tags(doc) for doc in spacy.load(tmp_path / "pipeline").pipe(texts)] == expected

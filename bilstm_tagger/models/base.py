@@ -1,19 +1,29 @@
 """What every neural tagger shares: per-target logits from a batch, the training loss, and argmax decoding.
 
-A family implements only ``forward(batch) -> {target: (B, T, n_labels)}``; the loss and prediction live here
-so that every family is trained and decoded the same way.
+A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; the loss, argmax prediction and the
+length-bucketed ``tag_ids`` live here so that the families are trained and run the same way (the seq2seq family
+overrides ``loss`` and ``predict`` for its decoder). ``run_packed`` is the shared way of running an RNN over padding.
 """
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..batching import Batch
-from ..vocab import IGNORE_INDEX
+from ..batching import Batch, length_batches, make_batch
+from ..vocab import IGNORE_INDEX, Vocabularies
+
+
+def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Run a recurrent module over padded inputs (B, T, D) -> (B, T, H), never reading past a sentence's end."""
+    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    states, _ = rnn(packed)
+    states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
+    return states
 
 
 class NeuralTagger(nn.Module):
@@ -45,3 +55,17 @@ class NeuralTagger(nn.Module):
     def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Best label id per word and target, each (B, T); positions past a sentence's end are meaningless."""
         return {target: scores.argmax(-1) for target, scores in self(batch).items()}
+
+    def tag_ids(
+        self, sentences: Sequence[Sequence[str]], vocabs: Vocabularies, *, device: torch.device, batch_words: int
+    ) -> List[Dict[str, List[int]]]:
+        """Best label ids for non-empty sentences, batched by length; the result does not depend on batch_words."""
+        results: List[Dict[str, List[int]]] = [{} for _ in sentences]
+        self.eval()
+        for group in length_batches([len(s) for s in sentences], batch_words=batch_words):
+            batch = make_batch([sentences[i] for i in group], vocabs).to(device)
+            predicted = {target: ids.cpu().tolist() for target, ids in self.predict(batch).items()}
+            for row, i in enumerate(group):
+                n = len(sentences[i])
+                results[i] = {target: ids[row][:n] for target, ids in predicted.items()}
+        return results

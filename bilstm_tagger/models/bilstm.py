@@ -7,11 +7,10 @@ from typing import Callable, Dict
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..batching import Batch
 from ..registry import registry
-from .base import NeuralTagger
+from .base import NeuralTagger, run_packed
 from .embedding import WordCharEmbedding
 
 
@@ -68,10 +67,7 @@ class BiLSTMTagger(NeuralTagger):
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Per-target logits, each (B, T, n_labels[target])."""
         inputs = self.dropout(self.embedding(batch))  # (B, T, D)
-        packed = pack_padded_sequence(inputs, batch.lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = self.lstm(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
-        states = self.dropout(states)  # (B, T, 2 * hidden)
+        states = self.dropout(run_packed(self.lstm, inputs, batch.lengths))  # (B, T, 2 * hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
 

@@ -13,12 +13,15 @@ One model tags one target (UPOS or XPOS); a word whose label is unannotated is t
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections import Counter, defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..registry import registry
 
 #: Words at most this frequent train the suffix model (TnT's choice: rare words resemble unknown ones).
 RARE_MAX_COUNT = 10
@@ -28,22 +31,22 @@ def _is_capitalised(form: str) -> bool:
     return form[:1].isupper()
 
 
-class HMMTagger:
-    """k-th order HMM with TnT-style smoothing and unknown-word model.
+class HMM:
+    """k-th order HMM over one target's tags, with TnT-style smoothing and unknown-word model.
 
     Args:
-        labels: the tag set, in id order.
+        n_labels: the number of tags (ids 0..n_labels-1).
         order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
         suffix_length: m, the longest suffix the unknown-word model uses.
     """
 
-    def __init__(self, *, labels: Sequence[str], order: int = 2, suffix_length: int = 10) -> None:
+    def __init__(self, *, n_labels: int, order: int = 2, suffix_length: int = 10) -> None:
         if order < 1:
             raise ValueError(f"order must be at least 1, not {order}")
-        self.labels = list(labels)
+        self.n_labels = n_labels
         self.order = order
         self.suffix_length = suffix_length
-        n = len(self.labels)
+        n = n_labels
         self.start = n  # the padding tag before a sentence
         self.lambdas = np.zeros(order + 1)
         # log P(next | last k tags) for every state; filled by fit()
@@ -54,18 +57,16 @@ class HMMTagger:
 
     # -- training ------------------------------------------------------------------------------------------------
 
-    def fit(self, sentences: Sequence[Sequence[Tuple[str, Optional[str]]]]) -> "HMMTagger":
-        """Estimate the model from sentences of (form, label) pairs (label None: not annotated)."""
-        n, k = len(self.labels), self.order
-        index = {label: i for i, label in enumerate(self.labels)}
+    def fit(self, sentences: Sequence[Sequence[Tuple[str, Optional[int]]]]) -> "HMM":
+        """Estimate the model from sentences of (form, tag id) pairs (tag None: not annotated)."""
+        n, k = self.n_labels, self.order
         end = n  # in transitions the "next tag" after the last word is the end; it shares the id of start
         ngrams = [Counter() for _ in range(k + 1)]  # ngrams[j][(history of j tags, next)]
         word_tag: Dict[str, Counter] = defaultdict(Counter)
         tag_counts = Counter()
         for sentence in sentences:
             tags = [self.start] * k
-            for form, label in sentence:
-                tag = index.get(label) if label is not None else None
+            for form, tag in sentence:
                 if tag is None:
                     # an unannotated word breaks the chain: restart the history, as at a sentence start
                     tags = [self.start] * k
@@ -133,7 +134,7 @@ class HMMTagger:
         return weights / weights.sum()
 
     def _fit_suffixes(self, word_tag: Dict[str, Counter], prior: np.ndarray) -> None:
-        n = len(self.labels)
+        n = self.n_labels
         theta = float(np.std(prior)) if n > 1 else 1.0
         suffix_counts: Dict[Tuple[bool, str], np.ndarray] = {}
         for form, counts in word_tag.items():
@@ -166,6 +167,9 @@ class HMMTagger:
     def emission_scores(self, form: str) -> np.ndarray:
         """log P(form | t) up to a per-word constant, for every tag: (n_labels,)."""
         known = self.log_emission.get(form)
+        if known is None and form[:1].isupper():
+            # a capitalised form unseen as such ("Kindly" opening a sentence) is usually its lower-case word
+            known = self.log_emission.get(form.lower())
         if known is not None:
             return known
         cap = _is_capitalised(form)
@@ -173,13 +177,13 @@ class HMMTagger:
             row = self.suffix_log_emission.get((cap, form[len(form) - length:] if length else ""))
             if row is not None:
                 return row
-        return np.zeros(len(self.labels))  # no statistics at all for this kind of word: let transitions decide
+        return np.zeros(self.n_labels)  # no statistics at all for this kind of word: let transitions decide
 
     def viterbi(self, forms: Sequence[str]) -> List[int]:
         """The most probable tag ids for one sentence (empty for an empty sentence)."""
         if not forms:
             return []
-        n, k = len(self.labels), self.order
+        n, k = self.n_labels, self.order
         width = n + 1
         # state = the last k tags (t_{i-k+1}, ..., t_i), each in 0..n (n = start); score has shape (width,) * k
         transition = self.log_transition.reshape((width,) * (k + 1))[..., :n]  # (width,)*k + (n,)
@@ -203,3 +207,111 @@ class HMMTagger:
             # the backpointer is indexed by the state it led to; prepend the oldest tag it chose
             state = [int(best_oldest[tuple(state)])] + state[:-1]
         return tags[::-1]
+
+    # -- plain-data state ----------------------------------------------------------------------------------------
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Every estimate as numeric arrays (strings as code points), ready for safetensors."""
+        forms = sorted(self.log_emission)
+        suffixes = sorted(self.suffix_log_emission)
+        n = self.n_labels
+        form_codes, form_offsets = encode_strings(forms)
+        suffix_codes, suffix_offsets = encode_strings([suffix for _, suffix in suffixes])
+        return {
+            "lambdas": self.lambdas.astype(np.float64),
+            "log_transition": self.log_transition.astype(np.float64),
+            "tag_log_prior": self.tag_log_prior.astype(np.float64),
+            "form_codes": form_codes,
+            "form_offsets": form_offsets,
+            "log_emission": np.stack([self.log_emission[f] for f in forms]) if forms else np.zeros((0, n)),
+            "suffix_codes": suffix_codes,
+            "suffix_offsets": suffix_offsets,
+            "suffix_capitalised": np.array([cap for cap, _ in suffixes], dtype=np.uint8),
+            "suffix_log_emission": (
+                np.stack([self.suffix_log_emission[key] for key in suffixes]) if suffixes else np.zeros((0, n))
+            ),
+        }
+
+    def load_state_dict(self, state: Dict[str, np.ndarray]) -> None:
+        """Restore :meth:`state_dict`'s arrays; raises ValueError when they do not fit this model's sizes."""
+        width = self.n_labels + 1
+        if state["log_transition"].shape != (width ** self.order, width) or state["lambdas"].shape != (self.order + 1,):
+            raise ValueError(
+                f"transition table {tuple(state['log_transition'].shape)} does not fit order {self.order} "
+                f"with {self.n_labels} tags"
+            )
+        self.lambdas = state["lambdas"]
+        self.log_transition = state["log_transition"]
+        self.tag_log_prior = state["tag_log_prior"]
+        forms = decode_strings(state["form_codes"], state["form_offsets"])
+        self.log_emission = dict(zip(forms, state["log_emission"]))
+        suffixes = decode_strings(state["suffix_codes"], state["suffix_offsets"])
+        capitalised = [bool(c) for c in state["suffix_capitalised"]]
+        self.suffix_log_emission = dict(zip(zip(capitalised, suffixes), state["suffix_log_emission"]))
+
+
+def encode_strings(strings: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Strings as (all code points concatenated, int32) and (start offsets plus the end, int64)."""
+    offsets = np.zeros(len(strings) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(s) for s in strings])
+    codes = np.array([ord(c) for s in strings for c in s], dtype=np.int32)
+    return codes, offsets
+
+
+def decode_strings(codes: np.ndarray, offsets: np.ndarray) -> List[str]:
+    """Inverse of :func:`encode_strings`."""
+    text = "".join(map(chr, codes.tolist()))
+    bounds = offsets.tolist()
+    return [text[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+
+class HMMTagger:
+    """The HMM family: one :class:`HMM` per trained target, behind the same interface as the neural taggers.
+
+    It is trained by counting (:meth:`fit`), not by gradient steps, and runs on numpy alone.
+
+    Args:
+        n_words: unused (the HMM keeps exact training forms); accepted so every family is built alike.
+        n_chars: unused, likewise.
+        n_labels: number of labels per trained target.
+        order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
+        suffix_length: m, the longest suffix the unknown-word model uses.
+    """
+
+    def __init__(
+        self, *, n_words: int = 0, n_chars: int = 0, n_labels: Dict[str, int], order: int = 2, suffix_length: int = 10
+    ) -> None:
+        self.n_labels = dict(n_labels)
+        self.order = order
+        self.suffix_length = suffix_length
+        self.hmms = {target: HMM(n_labels=n, order=order, suffix_length=suffix_length) for target, n in n_labels.items()}
+
+    def fit(self, sentences: Sequence, labels: Dict[str, List[str]]) -> "HMMTagger":
+        """Count the training sentences (corpus.Sentence objects); ``labels`` gives each target's label order."""
+        for target, hmm in self.hmms.items():
+            index = {label: i for i, label in enumerate(labels[target])}
+            hmm.fit(
+                [[(w.form, index.get(getattr(w, target))) for w in sentence.words] for sentence in sentences]
+            )
+        return self
+
+    def tag_ids(self, sentences: Sequence[Sequence[str]], vocabs=None, **_: object) -> List[Dict[str, List[int]]]:
+        """Best tag ids per sentence and target, by Viterbi (sentences must be non-empty)."""
+        return [{target: hmm.viterbi(forms) for target, hmm in self.hmms.items()} for forms in sentences]
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        return {f"{target}.{name}": array for target, hmm in self.hmms.items() for name, array in hmm.state_dict().items()}
+
+    def load_state_dict(self, state: Dict[str, np.ndarray], strict: bool = True) -> None:
+        targets = {key.split(".", 1)[0] for key in state}
+        if strict and targets != set(self.hmms):
+            raise ValueError(f"state has targets {sorted(targets)}, the model {sorted(self.hmms)}")
+        for target, hmm in self.hmms.items():
+            prefix = f"{target}."
+            hmm.load_state_dict({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
+
+
+@registry.architectures("bilstm_tagger.HMM.v1")
+def build_hmm_tagger(*, order: int = 2, suffix_length: int = 10) -> Callable[..., HMMTagger]:
+    """Config builder for :class:`HMMTagger`."""
+    return functools.partial(HMMTagger, order=order, suffix_length=suffix_length)

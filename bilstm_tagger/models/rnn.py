@@ -11,11 +11,10 @@ from typing import Callable, Dict
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..batching import Batch
 from ..registry import registry
-from .base import NeuralTagger
+from .base import NeuralTagger, run_packed
 from .embedding import WordCharEmbedding
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -77,10 +76,7 @@ class RNNTagger(NeuralTagger):
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Per-target logits, each (B, T, n_labels[target]); position t has seen words 1..t only."""
         inputs = self.dropout(self.embedding(batch))  # (B, T, D)
-        packed = pack_padded_sequence(inputs, batch.lengths.cpu(), batch_first=True, enforce_sorted=False)
-        states, _ = self.rnn(packed)
-        states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
-        states = self.dropout(states)  # (B, T, hidden)
+        states = self.dropout(run_packed(self.rnn, inputs, batch.lengths))  # (B, T, hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
 
