@@ -93,7 +93,12 @@ def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = No
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
     predicted = tagger.tag([s.forms for s in dev])
     metrics = score(dev, predicted)["metrics"]
-    return {name: metrics[name]["accuracy"] for name in ("upos", "xpos", "ufeats", "alltags")}
+    # a target the model does not predict has no dev score (rather than 0%)
+    trained = {"upos": "upos", "xpos": "xpos", "ufeats": "feats"}
+    names = [name for name, target in trained.items() if target in tagger.targets]
+    if len(names) == len(trained):
+        names.append("alltags")
+    return {name: metrics[name]["accuracy"] if name in names else None for name in ("upos", "xpos", "ufeats", "alltags")}
 
 
 def _selection_score(vocabs: Vocabularies, dev: Dict[str, Optional[float]]) -> float:

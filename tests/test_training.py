@@ -27,6 +27,8 @@ def test_training_skips_targets_the_data_lacks(tmp_path):
     data.write_text(_without_column(_without_column(TINY_CONLLU, 4), 5), encoding="utf-8")
     tagger = load_model(train_tiny(tmp_path / "model", data, **{"training.max_epochs": 2}))
     assert tagger.targets == ["upos"]
+    best_dev = tagger.meta["best_dev"]
+    assert best_dev["upos"] is not None and best_dev["xpos"] is None and best_dev["ufeats"] is None
     out = tmp_path / "pred.conllu"
     predict_file(tagger, input_path=data, output_path=out)
     for sentence in read_conllu(out):
