@@ -155,7 +155,7 @@ def main(argv=None) -> int:
         subprocess.run([str(Path(sys.executable).parent / "bilstm-tagger"), *train_cmd[1:]], check=True, cwd=ROOT)
 
     from bilstm_tagger import load_model
-    from bilstm_tagger.evaluation import evaluate_model
+    from bilstm_tagger.evaluation import accuracies, evaluate_model
 
     log = [json.loads(line) for line in (model_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     tagger = load_model(model_dir)
@@ -171,24 +171,17 @@ def main(argv=None) -> int:
         speed_2 = time_pipe(model_dir, files["test"], threads=2, repeats=args.repeats, beam_size=beam_size)
         for split in ("dev", "test"):
             report = evaluate_model(tagger, files[split])
-            m = report["metrics"]
             # a target the model does not predict is "n/a", not 0% (the report itself counts it as wrong)
-            trained = set(tagger.targets)
-            if "xpos" not in trained:
-                m["xpos"]["accuracy"] = None
-            if "feats" not in trained:
-                m["ufeats"]["accuracy"] = m["feats_exact"]["accuracy"] = None
-            if trained != {"upos", "xpos", "feats"}:
-                m["alltags"]["accuracy"] = None
+            m = accuracies(report["metrics"], tagger.targets)
             rows.append({
                 "model": name,
                 "treebank": args.treebank,
                 "split": split,
-                "upos": m["upos"]["accuracy"],
-                "xpos": m["xpos"]["accuracy"],
-                "ufeats": m["ufeats"]["accuracy"],
-                "alltags": m["alltags"]["accuracy"],
-                "feats_exact": m["feats_exact"]["accuracy"],
+                "upos": m["upos"],
+                "xpos": m["xpos"],
+                "ufeats": m["ufeats"],
+                "alltags": m["alltags"],
+                "feats_exact": m["feats_exact"],
                 "oov_upos": report["unseen"]["metrics"]["upos"]["accuracy"],
                 "oov_words": report["unseen"]["n_words"],
                 "upos_by_length": {b["bucket"]: b["metrics"]["upos"]["accuracy"] for b in report["by_length"]},

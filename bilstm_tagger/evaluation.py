@@ -35,6 +35,8 @@ UNIVERSAL_FEATURES = frozenset(
 )
 #: Sentence-length buckets (words) of the ``by_length`` breakdown: (label, first, last).
 LENGTH_BUCKETS = (("1-10", 1, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-50", 31, 50), ("51+", 51, None))
+#: The metric that scores each target (UFeats scores the ``feats`` target).
+TARGET_METRICS = {"upos": "upos", "xpos": "xpos", "feats": "ufeats"}
 #: Metrics in report order, with the names the CoNLL 2018 evaluator prints.
 METRICS = {"upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "feats_exact": "Feats (exact)"}
 
@@ -138,6 +140,19 @@ def score(
     ]
     report["per_upos"] = per_tag_table(gold_upos, pred_upos)
     return report
+
+
+def accuracies(metrics: Mapping[str, dict], targets: Iterable[str]) -> Dict[str, Optional[float]]:
+    """Accuracy per metric of a report's ``metrics``, None for what a model trained on ``targets`` cannot get right.
+
+    The report counts a target the model does not predict as wrong everywhere (0%); for tables and training logs
+    "not predicted" reads better than 0.
+    """
+    targets = set(targets)
+    predicted = {TARGET_METRICS[t] for t in targets} | ({"feats_exact"} if "feats" in targets else set())
+    if targets >= set(TARGET_METRICS):
+        predicted.add("alltags")
+    return {name: metrics[name]["accuracy"] if name in predicted else None for name in METRICS}
 
 
 def _length_bucket(n_words: int) -> str:

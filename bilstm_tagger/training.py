@@ -25,7 +25,7 @@ from .batching import length_batches, make_batch
 from .corpus import Sentence, read_conllu
 from .device import resolve_device
 from .errors import ConfigError
-from .evaluation import score
+from .evaluation import TARGET_METRICS, accuracies, score
 from .models.base import NeuralTagger
 from .serialization import build_network, save_model, sha256_file
 from .tagger import Tagger
@@ -92,19 +92,13 @@ def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = No
 
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
     predicted = tagger.tag([s.forms for s in dev])
-    metrics = score(dev, predicted)["metrics"]
-    # a target the model does not predict has no dev score (rather than 0%)
-    trained = {"upos": "upos", "xpos": "xpos", "ufeats": "feats"}
-    names = [name for name, target in trained.items() if target in tagger.targets]
-    if len(names) == len(trained):
-        names.append("alltags")
-    return {name: metrics[name]["accuracy"] if name in names else None for name in ("upos", "xpos", "ufeats", "alltags")}
+    scores = accuracies(score(dev, predicted)["metrics"], tagger.targets)
+    return {name: scores[name] for name in ("upos", "xpos", "ufeats", "alltags")}
 
 
 def _selection_score(vocabs: Vocabularies, dev: Dict[str, Optional[float]]) -> float:
-    """Mean dev accuracy over the trained targets (UFeats standing for feats)."""
-    names = {"upos": "upos", "xpos": "xpos", "feats": "ufeats"}
-    values = [dev[names[t]] for t in vocabs.targets if dev[names[t]] is not None]
+    """Mean dev accuracy over the trained targets."""
+    values = [dev[TARGET_METRICS[t]] for t in vocabs.targets if dev[TARGET_METRICS[t]] is not None]
     return sum(values) / len(values) if values else 0.0
 
 

@@ -6,9 +6,7 @@ import json
 import subprocess
 import sys
 
-import pytest
 
-from bilstm_tagger import read_conllu
 from bilstm_tagger.cli import main
 
 from .conftest import CONFIGS, OVERFIT_OVERRIDES

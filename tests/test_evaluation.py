@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from bilstm_tagger import load_model, read_conllu
-from bilstm_tagger.evaluation import evaluate_model, format_report, score, universal_feats
+from bilstm_tagger.evaluation import accuracies, evaluate_model, format_report, score, universal_feats
 from bilstm_tagger.prediction import predict_file
 
 from .conftest import ROOT
@@ -123,3 +123,10 @@ def test_evaluation_by_sentence_length(report):
     assert buckets["1-10"]["n_sentences"] == 2 and buckets["1-10"]["n_words"] == 6
     assert buckets["1-10"]["metrics"]["upos"]["correct"] == 4
     assert buckets["51+"]["n_words"] == 0 and buckets["51+"]["metrics"]["upos"]["accuracy"] is None
+
+
+def test_evaluation_accuracies_mark_untrained_targets(report):
+    assert accuracies(report["metrics"], ["upos", "xpos", "feats"])["alltags"] == 50.0
+    only_tags = accuracies(report["metrics"], ["upos", "xpos"])
+    assert only_tags["upos"] == report["metrics"]["upos"]["accuracy"]
+    assert only_tags["ufeats"] is None and only_tags["feats_exact"] is None and only_tags["alltags"] is None

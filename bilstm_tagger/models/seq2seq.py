@@ -17,7 +17,7 @@ evaluation counts as wrong. Both are decoding settings: they can be changed on a
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
