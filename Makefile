@@ -27,7 +27,7 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 bench-ewt: venv
-	bash bench/ewt_bilstm.sh
+	$(BIN)/python bench/benchmark.py --config configs/bilstm.cfg --name bilstm --treebank en_ewt
 
 clean:
 	rm -rf runs .pytest_cache
