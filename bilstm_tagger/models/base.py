@@ -18,12 +18,17 @@ from ..batching import Batch, length_batches, make_batch
 from ..vocab import IGNORE_INDEX, Vocabularies
 
 
-def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Run a recurrent module over padded inputs (B, T, D) -> (B, T, H), never reading past a sentence's end."""
+def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor):
+    """Run a recurrent module over padded inputs, never reading past a sentence's end.
+
+    Returns:
+        The states (B, T, H), zero after each sentence's end, and the module's final state at each sentence's
+        last word (for an LSTM, (h, c), each (layers * directions, B, H)).
+    """
     packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states, _ = rnn(packed)
+    states, final = rnn(packed)
     states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
-    return states
+    return states, final
 
 
 class NeuralTagger(nn.Module):

@@ -67,7 +67,7 @@ class BiLSTMTagger(NeuralTagger):
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Per-target logits, each (B, T, n_labels[target])."""
         inputs = self.dropout(self.embedding(batch))  # (B, T, D)
-        states = self.dropout(run_packed(self.lstm, inputs, batch.lengths))  # (B, T, 2 * hidden)
+        states = self.dropout(run_packed(self.lstm, inputs, batch.lengths)[0])  # (B, T, 2 * hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
 

@@ -76,7 +76,7 @@ class RNNTagger(NeuralTagger):
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Per-target logits, each (B, T, n_labels[target]); position t has seen words 1..t only."""
         inputs = self.dropout(self.embedding(batch))  # (B, T, D)
-        states = self.dropout(run_packed(self.rnn, inputs, batch.lengths))  # (B, T, hidden)
+        states = self.dropout(run_packed(self.rnn, inputs, batch.lengths)[0])  # (B, T, hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
 

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from ..batching import Batch
 from ..registry import registry
 from ..vocab import IGNORE_INDEX
-from .base import NeuralTagger
+from .base import NeuralTagger, run_packed
 from .embedding import WordCharEmbedding
 
 #: Id written for a word that unconstrained decoding left without a tag.
@@ -119,12 +119,7 @@ class Seq2SeqTagger(NeuralTagger):
         inputs = self.dropout(self.embedding(batch))
         if self.reverse_input:
             inputs = reverse_padded(inputs, batch.lengths)
-        packed = torch.nn.utils.rnn.pack_padded_sequence(
-            inputs, batch.lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        states, final = self.encoder(packed)
-        states, _ = torch.nn.utils.rnn.pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
-        return states, final
+        return run_packed(self.encoder, inputs, batch.lengths)
 
     def step(
         self,
