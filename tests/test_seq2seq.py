@@ -63,10 +63,10 @@ def test_seq2seq_beam_1_is_greedy(vocabs, attention):
     with torch.inference_mode():
         for forms in SENTENCES:
             states, final = _encode(model, vocabs, forms)
-            tags, score = model.beam_search(states, final, len(forms), 1)
+            tags, score = model.beam_search(states, final, torch.tensor([len(forms)]), 1)
             expected_tags, expected_score = _greedy(model, vocabs, forms)
-            assert tags["upos"] == expected_tags
-            assert score == pytest.approx(expected_score, abs=1e-4)
+            assert tags["upos"][0].tolist() == expected_tags
+            assert float(score[0]) == pytest.approx(expected_score, abs=1e-4)
 
 
 @pytest.mark.parametrize("attention", [False, True])
@@ -75,13 +75,14 @@ def test_seq2seq_wider_beam_never_scores_lower_and_scores_are_real(vocabs, atten
     with torch.inference_mode():
         for forms in SENTENCES:
             states, final = _encode(model, vocabs, forms)
-            greedy_tags, greedy_score = model.beam_search(states, final, len(forms), 1)
-            tags, score = model.decode(states, final, len(forms))
-            assert score >= greedy_score - 1e-6
+            lengths = torch.tensor([len(forms)])
+            _, greedy_score = model.beam_search(states, final, lengths, 1)
+            tags, score = model.decode(states, final, lengths)
+            assert float(score[0]) >= float(greedy_score[0]) - 1e-6
             # the reported score is the model's log-probability of that tag sequence (teacher-forced)
-            sentence = read_conllu_like(forms, tags["upos"], vocabs)
+            sentence = read_conllu_like(forms, tags["upos"][0].tolist(), vocabs)
             batch = make_batch([forms], vocabs, labels=[sentence])
-            assert model.sequence_log_prob(batch) == pytest.approx(score, abs=1e-4)
+            assert model.sequence_log_prob(batch) == pytest.approx(float(score[0]), abs=1e-4)
 
 
 def read_conllu_like(forms, tag_ids, vocabs):
@@ -114,3 +115,32 @@ def test_seq2seq_reverse_padded():
     x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]).unsqueeze(-1)
     out = reverse_padded(x, torch.tensor([3, 2])).squeeze(-1)
     assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+
+
+@pytest.mark.parametrize("attention", [False, True])
+@pytest.mark.parametrize("constrain_length", [True, False])
+def test_seq2seq_batched_search_equals_one_sentence_at_a_time(vocabs, attention, constrain_length):
+    model = _model(vocabs, attention=attention, beam_size=3, constrain_length=constrain_length)
+    together = model.predict(make_batch(SENTENCES, vocabs))
+    for row, forms in enumerate(SENTENCES):
+        alone = model.predict(make_batch([forms], vocabs))
+        for target, ids in alone.items():
+            assert together[target][row, : len(forms)].tolist() == ids[0].tolist(), (forms, target)
+
+
+def test_seq2seq_beam_as_wide_as_every_sequence_is_exact_search(vocabs):
+    """With K >= (number of tags)^n the beam keeps every sequence, so it must find the model's best one."""
+    import itertools
+
+    forms = ["Dogs", "bark"]
+    n_tags = len(vocabs.labels["upos"])
+    model = _model(vocabs, beam_size=n_tags ** len(forms))
+    with torch.inference_mode():
+        states, final = _encode(model, vocabs, forms)
+        tags, score = model.beam_search(states, final, torch.tensor([len(forms)]), model.beam_size)
+        best = max(
+            (model.sequence_log_prob(make_batch([forms], vocabs, labels=[read_conllu_like(forms, seq, vocabs)])), seq)
+            for seq in itertools.product(range(n_tags), repeat=len(forms))
+        )
+    assert float(score[0]) == pytest.approx(best[0], abs=1e-4)
+    assert tuple(tags["upos"][0].tolist()) == best[1]

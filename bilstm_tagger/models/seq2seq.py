@@ -10,8 +10,8 @@ more of its labels. The other targets (XPOS, FEATS) are read off the same decode
 
 Decoding is beam search with ``beam_size`` hypotheses (1 = greedy). With ``constrain_length`` (the default) a
 hypothesis must emit exactly one tag per word and then ``<EOS>``; without it ``<EOS>`` may come early or late
-(at most ``2 * n + 5`` steps), and words left without a tag get id -1, which the tagger writes as ``_`` and the
-evaluation counts as wrong. Both are decoding settings: they can be changed on a trained model.
+(it is forced at step ``2 * n + 5`` at the latest), and words left without a tag get id -1, which the tagger
+writes as ``_`` and the evaluation counts as wrong. Both are decoding settings: they can be changed on a trained model.
 """
 
 from __future__ import annotations
@@ -156,21 +156,24 @@ class Seq2SeqTagger(NeuralTagger):
         Needs ``batch.targets``: step t is fed the gold primary tag of word t - 1 (``<BOS>`` first).
         """
         states, final = self.encode(batch)
-        memory, mask = self._memory(states, batch.lengths)
         gold = batch.targets[self.primary]  # (B, T), IGNORE_INDEX beyond the end or where unannotated
         n, t_max = gold.shape
-        previous = torch.full((n,), self.bos, dtype=torch.long, device=gold.device)
-        feed = states.new_zeros(n, self.hidden) if self.attention else None
-        state = final
-        outputs = []
-        for t in range(t_max + 1):
-            out, state = self.step(previous, state, feed, memory, mask)
-            outputs.append(out)
-            feed = out
-            if t < t_max:
-                # an unannotated gold tag is fed back as <BOS>, the one input that says nothing about a tag
-                previous = torch.where(gold[:, t] >= 0, gold[:, t], torch.full_like(gold[:, t], self.bos))
-        hidden = self.dropout(torch.stack(outputs, dim=1))  # (B, T + 1, H)
+        # an unannotated gold tag is fed back as <BOS>, the one input that says nothing about a tag
+        fed = torch.where(gold >= 0, gold, torch.full_like(gold, self.bos))
+        previous = torch.cat([torch.full((n, 1), self.bos, dtype=torch.long, device=gold.device), fed], dim=1)
+        if not self.attention:
+            # every input is known in advance, so the decoder runs as one LSTM call rather than T + 1 steps;
+            # steps past a sentence's end only see their own padding and are ignored by the loss
+            outputs, _ = self.decoder(self.tag_embedding(previous), final)
+        else:
+            # input feeding makes each step depend on the last output: step by step
+            memory, mask = self._memory(states, batch.lengths)
+            feed, state, steps = states.new_zeros(n, self.hidden), final, []
+            for t in range(t_max + 1):
+                feed, state = self.step(previous[:, t], state, feed, memory, mask)
+                steps.append(feed)
+            outputs = torch.stack(steps, dim=1)
+        hidden = self.dropout(outputs)  # (B, T + 1, H)
         return {target: head(hidden) for target, head in self.heads.items()}
 
     def loss(self, batch: Batch) -> torch.Tensor:
@@ -194,89 +197,114 @@ class Seq2SeqTagger(NeuralTagger):
         """Beam-search tags for every sentence: each target (B, T), ``MISSING`` where no tag was emitted."""
         self.eval()
         states, final = self.encode(batch)
-        t_max = states.shape[1]
-        result = {target: torch.full((len(batch.lengths), t_max), MISSING, dtype=torch.long) for target in self.heads}
-        for i, length in enumerate(batch.lengths.tolist()):
-            one_state = (final[0][:, i : i + 1].contiguous(), final[1][:, i : i + 1].contiguous())
-            tags, _ = self.decode(states[i : i + 1, :length], one_state, length)
-            for target, ids in tags.items():
-                kept = ids[:length]
-                result[target][i, : len(kept)] = torch.tensor(kept, dtype=torch.long)
-        return result
+        tags, _ = self.decode(states, final, batch.lengths)
+        return tags
 
     def decode(
-        self, states: torch.Tensor, final: Tuple[torch.Tensor, torch.Tensor], length: int
-    ) -> Tuple[Dict[str, List[int]], float]:
-        """Beam search with ``beam_size``, never worse than greedy under the model.
+        self, states: torch.Tensor, final: Tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor
+    ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Beam search with ``beam_size``, never worse than greedy under the model: tags (B, T) and scores (B,).
 
         Plain beam search can prune the greedy path and end below it; the greedy result is kept as a candidate
         so that a wider beam can only help.
         """
-        best = self.beam_search(states, final, length, self.beam_size)
+        tags, scores = self.beam_search(states, final, lengths, self.beam_size)
         if self.beam_size > 1:
-            greedy = self.beam_search(states, final, length, 1)
-            if greedy[1] > best[1]:
-                best = greedy
-        return best
+            greedy_tags, greedy_scores = self.beam_search(states, final, lengths, 1)
+            better = greedy_scores > scores
+            tags = {target: torch.where(better[:, None], greedy_tags[target], ids) for target, ids in tags.items()}
+            scores = torch.where(better, greedy_scores, scores)
+        return tags, scores
 
     def beam_search(
         self,
         states: torch.Tensor,
         final: Tuple[torch.Tensor, torch.Tensor],
-        length: int,
+        lengths: torch.Tensor,
         beam_size: int,
-    ) -> Tuple[Dict[str, List[int]], float]:
-        """Decode one sentence: encoder states (1, n, H) and final state -> tags per target and the log-probability
-        of the primary sequence (``<EOS>`` included) under the model."""
-        max_steps = length + 1 if self.constrain_length else 2 * length + 5
-        memory = states if self.attention else None
-        mask = torch.ones(1, states.shape[1], dtype=torch.bool, device=states.device) if self.attention else None
-        # each hypothesis: (log-prob, primary tags, other targets' tags, decoder state, feed)
-        feed = states.new_zeros(1, self.hidden) if self.attention else None
-        beams = [(0.0, [], {t: [] for t in self.heads if t != self.primary}, final, feed)]
-        finished: List[Tuple[float, List[int], Dict[str, List[int]]]] = []
+    ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Decode a batch, ``beam_size`` hypotheses per sentence, all sentences at once.
+
+        Args:
+            states: encoder states (B, T, H).
+            final: the encoder's final (h, c), each (layers, B, H).
+            lengths: words per sentence (B,).
+            beam_size: hypotheses kept per sentence (K).
+
+        Returns:
+            Label ids per target (B, T), ``MISSING`` where no tag was emitted, and each sentence's log-probability
+            of its primary sequence, ``<EOS>`` included (B,).
+
+        A hypothesis that has emitted ``<EOS>`` stays in the beam and can only be extended by ``<EOS>`` at no
+        cost, so finished and live hypotheses compete for the same K places; a sentence is done once its best
+        hypothesis is finished, since a live one can only lose probability.
+        """
+        n, t_max, _ = states.shape
+        k = beam_size
+        device = states.device
+        lengths = lengths.to(device)
+        vocab = self.eos + 1
+        max_steps = t_max + 1 if self.constrain_length else 2 * t_max + 5
+        expand = functools.partial(torch.repeat_interleave, repeats=k, dim=0)
+        state = (final[0].repeat_interleave(k, dim=1), final[1].repeat_interleave(k, dim=1))  # (L, B*K, H)
+        memory, mask = self._memory(states, lengths)
+        if self.attention:
+            memory, mask = expand(memory), expand(mask)
+        feed = states.new_zeros(n * k, self.hidden) if self.attention else None
+        scores = torch.full((n, k), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
+        finished = torch.zeros(n, k, dtype=torch.bool, device=device)
+        previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
+        only_eos = torch.full((vocab,), float("-inf"), device=device)
+        only_eos[self.eos] = 0.0
+        offsets = (torch.arange(n, device=device) * k)[:, None]
+        history: List[Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]] = []  # (rows, tags, others)
         for t in range(max_steps):
-            if not beams:
-                break
-            previous = torch.tensor([b[1][-1] if b[1] else self.bos for b in beams], device=states.device)
-            state = (torch.cat([b[3][0] for b in beams], dim=1), torch.cat([b[3][1] for b in beams], dim=1))
-            feeds = torch.cat([b[4] for b in beams]) if self.attention else None
-            k = len(beams)
-            out, new_state = self.step(
-                previous, state, feeds,
-                memory.expand(k, -1, -1) if self.attention else None,
-                mask.expand(k, -1) if self.attention else None,
-            )
-            log_probs = self.heads[self.primary](out).log_softmax(-1)  # (k, n_primary + 1)
+            out, state = self.step(previous, state, feed, memory, mask)
+            log_probs = self.heads[self.primary](out).log_softmax(-1).view(n, k, vocab)
+            is_eos = torch.arange(vocab, device=device) == self.eos
             if self.constrain_length:
-                # before the last word <EOS> is impossible; after it, only <EOS> is
-                allowed = torch.full_like(log_probs, float("-inf"))
-                if t < length:
-                    allowed[:, : self.eos] = 0.0
-                else:
-                    allowed[:, self.eos] = 0.0
-                log_probs = log_probs + allowed
-            others = {target: self.heads[target](out).argmax(-1).tolist() for target in beams[0][2]}
-            totals = torch.tensor([b[0] for b in beams], device=log_probs.device)[:, None] + log_probs
-            flat = totals.flatten()
-            top = torch.topk(flat, min(beam_size, int(torch.isfinite(flat).sum())))
-            candidates = []
-            for score, index in zip(top.values.tolist(), top.indices.tolist()):
-                row, tag = divmod(index, log_probs.shape[1])
-                _, tags, other_tags, _, _ = beams[row]
-                extended = {target: other_tags[target] + [others[target][row]] for target in other_tags}
-                if tag == self.eos:
-                    finished.append((score, tags, other_tags))
-                else:
-                    hyp_state = (new_state[0][:, row : row + 1], new_state[1][:, row : row + 1])
-                    candidates.append((score, tags + [tag], extended, hyp_state, out[row : row + 1]))
-            # a finished hypothesis beats every live one that scores lower: they can only lose probability
-            best_finished = max((f[0] for f in finished), default=float("-inf"))
-            beams = [c for c in candidates if c[0] > best_finished][:beam_size]
-        if not finished:  # unconstrained decoding that never emitted <EOS>: keep the best live hypothesis
-            finished = [(b[0], b[1], b[2]) for b in beams]
-        score, tags, other_tags = max(finished, key=lambda f: f[0])
-        return {self.primary: tags, **other_tags}, score
+                # before a sentence's last word <EOS> is impossible; from then on only <EOS> is
+                words_left = (t < lengths)[:, None, None]
+                log_probs = log_probs.masked_fill(words_left & is_eos, float("-inf"))
+            else:
+                # a sentence's last allowed step (its own cap, so that batching does not change results)
+                words_left = (t < 2 * lengths + 4)[:, None, None]
+            log_probs = log_probs.masked_fill(~words_left & ~is_eos, float("-inf"))
+            log_probs = torch.where(finished[..., None], only_eos, log_probs)
+            top_scores, top_index = (scores[..., None] + log_probs).view(n, k * vocab).topk(k, dim=-1)
+            rows, tags = top_index // vocab, top_index % vocab  # (B, K): the extended hypothesis and its tag
+            others = {
+                target: head(out).argmax(-1).view(n, k).gather(1, rows)
+                for target, head in self.heads.items() if target != self.primary
+            }
+            history.append((rows, tags, others))
+            scores = top_scores
+            finished = finished.gather(1, rows) | (tags == self.eos)
+            flat = (rows + offsets).flatten()
+            state = (state[0][:, flat], state[1][:, flat])
+            feed = out[flat] if self.attention else None
+            previous = tags.flatten()
+            if bool(finished[:, 0].all()):
+                break
+        best = torch.where(finished, scores, float("-inf")).argmax(-1)  # every sentence has finished by now
+        best_scores = scores.gather(1, best[:, None]).squeeze(1)
+        steps = len(history)
+        sequence = torch.full((n, max(steps, t_max)), MISSING, dtype=torch.long, device=device)
+        other_sequences = {target: sequence.clone() for target in history[0][2]} if history else {}
+        slot = best
+        for t in range(steps - 1, -1, -1):  # follow the back-pointers
+            rows, tags, others = history[t]
+            sequence[:, t] = tags.gather(1, slot[:, None]).squeeze(1)
+            for target, ids in others.items():
+                other_sequences[target][:, t] = ids.gather(1, slot[:, None]).squeeze(1)
+            slot = rows.gather(1, slot[:, None]).squeeze(1)
+        # keep the tags before <EOS>, one per word at most
+        emitted = (sequence == self.eos).long().cumsum(-1) == 0
+        emitted &= torch.arange(sequence.shape[1], device=device)[None, :] < lengths[:, None]
+        result = {self.primary: sequence, **other_sequences}
+        result = {target: ids.masked_fill(~emitted, MISSING)[:, :t_max].cpu() for target, ids in result.items()}
+        return result, best_scores.cpu()
 
     @torch.inference_mode()
     def sequence_log_prob(self, batch: Batch) -> float:
