@@ -174,7 +174,10 @@ def train(
         _train_network(network, run, train_sentences, settings, rng)
     else:  # a counting model (the HMM): one pass over the data is the whole training
         fit_start = time.perf_counter()
-        network.fit(train_sentences, vocabs.labels)
+        try:
+            network.fit(train_sentences, vocabs.labels)
+        except ValueError as error:  # a model the data makes too large to build
+            raise ConfigError(f"[model]: {error}") from None
         words = sum(len(s) for s in train_sentences)
         run.end_epoch(network, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     return run.result()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bilstm_tagger import read_conllu
-from bilstm_tagger.models.hmm import HMM, decode_strings, encode_strings
+from bilstm_tagger.models.hmm import HMM, HMMTagger, decode_strings, encode_strings
+from bilstm_tagger.vocab import Vocabularies
 
 
 LABELS = sorted("DET NOUN PRON AUX PART VERB PUNCT ADV".split())
@@ -90,3 +91,40 @@ def test_hmm_state_round_trip(fitted):
 def test_hmm_strings_as_code_points():
     strings = ["", "naïve", "日本", "a"]
     assert decode_strings(*encode_strings(strings)) == strings
+
+
+def _taggers(tiny_path):
+    sentences = read_conllu(tiny_path)
+    vocabs = Vocabularies.build(sentences)
+    n_labels = {target: len(labels) for target, labels in vocabs.labels.items()}
+    joint = HMMTagger(n_labels=n_labels, joint=True).fit(sentences, vocabs.labels)
+    separate = HMMTagger(n_labels=n_labels, joint=False).fit(sentences, vocabs.labels)
+    return sentences, vocabs, joint, separate
+
+
+def test_hmm_joint_tags_are_combinations_seen_in_training(tiny_path):
+    sentences, vocabs, joint, _ = _taggers(tiny_path)
+    targets = list(vocabs.labels)
+    seen = {tuple(getattr(w, t) for t in targets) for s in sentences for w in s.words}
+    seen = {combination for combination in seen if None not in combination}  # "Dogs" has no XPOS: not counted
+    assert len(joint.combinations) == len(seen)
+    for ids in joint.tag_ids([["Zebras", "like", "the", "unseenword", "."], ["The", "cat", "sleeps"]]):
+        predicted = zip(*(ids[t] for t in targets))
+        assert all(tuple(vocabs.labels[t][i] for t, i in zip(targets, row)) in seen for row in predicted)
+
+
+def test_hmm_joint_and_per_target_state_round_trip(tiny_path):
+    sentences, vocabs, joint, separate = _taggers(tiny_path)
+    n_labels = {target: len(labels) for target, labels in vocabs.labels.items()}
+    forms = [["Dogs", "like", "unseenword", "."], ["Zebras", "sleep"]]
+    for tagger in (joint, separate):
+        copy = HMMTagger(n_labels=n_labels, joint=tagger.joint)
+        copy.load_state_dict(tagger.state_dict())
+        assert copy.tag_ids(forms) == tagger.tag_ids(forms)
+    with pytest.raises(ValueError, match="expects"):
+        HMMTagger(n_labels=n_labels, joint=False).load_state_dict(joint.state_dict())
+
+
+def test_hmm_refuses_an_oversized_transition_table():
+    with pytest.raises(ValueError, match="transition table of .* entries"):
+        HMM(n_labels=500, order=2).fit([[("a", 0)]])

@@ -32,6 +32,7 @@ FAMILIES = [
     ("seq2seq-attention", "seq2seq_attention.cfg", {**SMALL, "model.tag_dim": 8}),
     ("hmm-trigram", "hmm.cfg", {"training.targets": ["upos", "xpos", "feats"]}),
     ("hmm-bigram", "hmm.cfg", {"model.order": 1, "training.targets": ["upos", "xpos", "feats"]}),
+    ("hmm-per-target", "hmm.cfg", {"model.joint": False, "training.targets": ["upos", "xpos", "feats"]}),
 ]
 
 

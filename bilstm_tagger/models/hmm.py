@@ -8,7 +8,10 @@
   with separate models for capitalised and other forms, turned into P(w | t) by Bayes' rule.
 * Decoding: exact Viterbi in log space over states of the last k tags.
 
-One model tags one target (UPOS or XPOS); a word whose label is unannotated is treated as unknown in the counts.
+:class:`HMMTagger` tags several targets either with one HMM per target or (``joint``, the default) with one HMM
+whose tags are the combinations of the targets' labels seen in training, such as ``AUX|VBZ``: the finer tags make
+the transitions sharper (an ``AUX`` is followed by ``VERB|VBN`` or ``VERB|VBG``, a ``VERB`` rarely is).
+Log-probabilities are float32: the tables are the model's size, and Viterbi needs no more precision.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from ..registry import registry
 #: Words at most this frequent train the suffix model (TnT's choice: rare words resemble unknown ones).
 RARE_MAX_COUNT = 10
 
+#: Largest transition table fit() builds ((n_labels + 1) ** (order + 1) float32 entries: 80 MB).
+MAX_TRANSITION_ENTRIES = 20_000_000
+
 
 def _is_capitalised(form: str) -> bool:
     return form[:1].isupper()
@@ -40,7 +46,7 @@ class HMM:
         suffix_length: m, the longest suffix the unknown-word model uses.
     """
 
-    def __init__(self, *, n_labels: int, order: int = 2, suffix_length: int = 10) -> None:
+    def __init__(self, *, n_labels: int, order: int = 2, suffix_length: int = 4) -> None:
         if order < 1:
             raise ValueError(f"order must be at least 1, not {order}")
         self.n_labels = n_labels
@@ -58,8 +64,16 @@ class HMM:
     # -- training ------------------------------------------------------------------------------------------------
 
     def fit(self, sentences: Sequence[Sequence[Tuple[str, Optional[int]]]]) -> "HMM":
-        """Estimate the model from sentences of (form, tag id) pairs (tag None: not annotated)."""
+        """Estimate the model from sentences of (form, tag id) pairs (tag None: not annotated).
+
+        Raises ValueError when the transition table would be unreasonably large (too many tags for the order).
+        """
         n, k = self.n_labels, self.order
+        if (n + 1) ** (k + 1) > MAX_TRANSITION_ENTRIES:
+            raise ValueError(
+                f"an order-{k} HMM over {n} tags needs a transition table of {(n + 1) ** (k + 1):,} entries; "
+                f"lower the order, or tag fewer targets jointly (model.joint = false)"
+            )
         end = n  # in transitions the "next tag" after the last word is the end; it shares the id of start
         ngrams = [Counter() for _ in range(k + 1)]  # ngrams[j][(history of j tags, next)]
         word_tag: Dict[str, Counter] = defaultdict(Counter)
@@ -99,14 +113,14 @@ class HMM:
                         probs[nxt] = c / total
                 table[row] += self.lambdas[j] * probs
         with np.errstate(divide="ignore"):
-            self.log_transition = np.log(table)
+            self.log_transition = np.log(table).astype(np.float32)
         total_tags = sum(tag_counts.values())
         prior = np.array([tag_counts.get(t, 0) / total_tags for t in range(n)])
         with np.errstate(divide="ignore"):
-            self.tag_log_prior = np.log(prior)
+            self.tag_log_prior = np.log(prior).astype(np.float32)
         self.log_emission = {}
         for form, counts in word_tag.items():
-            row = np.full(n, -np.inf)
+            row = np.full(n, -np.inf, dtype=np.float32)
             for tag, c in counts.items():
                 row[tag] = math.log(c / tag_counts[tag])
             self.log_emission[form] = row
@@ -160,7 +174,7 @@ class HMM:
                 smoothed[suffix] = (relative + theta * shorter) / (1.0 + theta)
             for suffix, probs in smoothed.items():
                 with np.errstate(divide="ignore"):
-                    self.suffix_log_emission[(cap, suffix)] = np.log(probs) - log_prior
+                    self.suffix_log_emission[(cap, suffix)] = (np.log(probs) - log_prior).astype(np.float32)
 
     # -- decoding ------------------------------------------------------------------------------------------------
 
@@ -177,35 +191,36 @@ class HMM:
             row = self.suffix_log_emission.get((cap, form[len(form) - length:] if length else ""))
             if row is not None:
                 return row
-        return np.zeros(self.n_labels)  # no statistics at all for this kind of word: let transitions decide
+        return np.zeros(self.n_labels, dtype=np.float32)  # no statistics at all for this kind of word: let transitions decide
 
     def viterbi(self, forms: Sequence[str]) -> List[int]:
-        """The most probable tag ids for one sentence (empty for an empty sentence)."""
+        """The most probable tag ids for one sentence (empty for an empty sentence).
+
+        Exact, and cheap because a tag whose emission probability for a word is zero cannot be on the best
+        path: each position only considers the tags its word allows (one to three for most known words), so the
+        score of the last k positions is a dense block over those tags rather than over all (n + 1) ** k states.
+        """
         if not forms:
             return []
-        n, k = self.n_labels, self.order
-        width = n + 1
-        # state = the last k tags (t_{i-k+1}, ..., t_i), each in 0..n (n = start); score has shape (width,) * k
-        transition = self.log_transition.reshape((width,) * (k + 1))[..., :n]  # (width,)*k + (n,)
-        score = np.full((width,) * k, -np.inf)
-        score[(self.start,) * k] = 0.0
-        backpointers = []
+        k = self.order
+        transition = self.log_transition.reshape((self.n_labels + 1,) * (k + 1))
+        active = [np.array([self.start])] * k  # the tags each of the last k positions allows
+        score = np.zeros((1,) * k, dtype=transition.dtype)  # over active[0] x ... x active[-1]
+        history = []  # per word: its allowed tags, and back-pointers into the tags allowed k words before it
         for form in forms:
             emission = self.emission_scores(form)
-            candidates = score[..., None] + transition  # (oldest, ..., newest, next)
-            best_oldest = candidates.argmax(axis=0)  # (width,)*(k-1) + (n,)
-            best = np.take_along_axis(candidates, best_oldest[None], axis=0)[0] + emission
-            new_score = np.full((width,) * k, -np.inf)
-            new_score[(slice(None),) * (k - 1) + (slice(0, n),)] = best
-            score = new_score
-            backpointers.append(best_oldest)
-        final = score + self.log_transition[:, self.start].reshape((width,) * k)
-        state = list(np.unravel_index(int(np.argmax(final)), final.shape))
+            allowed = np.flatnonzero(np.isfinite(emission))
+            candidates = score[..., None] + transition[np.ix_(*active, allowed)]  # (|A_{i-k}|, ..., |A_i|)
+            back = candidates.argmax(axis=0)
+            score = np.take_along_axis(candidates, back[None], axis=0)[0] + emission[allowed]
+            active = active[1:] + [allowed]
+            history.append((allowed, back))
+        final = score + transition[np.ix_(*active, [self.start])][..., 0]
+        state = list(np.unravel_index(int(np.argmax(final)), final.shape))  # indices into the last k active sets
         tags = []
-        for best_oldest in reversed(backpointers):
-            tags.append(int(state[-1]))
-            # the backpointer is indexed by the state it led to; prepend the oldest tag it chose
-            state = [int(best_oldest[tuple(state)])] + state[:-1]
+        for allowed, back in reversed(history):
+            tags.append(int(allowed[state[-1]]))
+            state = [int(back[tuple(state)])] + state[:-1]
         return tags[::-1]
 
     # -- plain-data state ----------------------------------------------------------------------------------------
@@ -218,17 +233,17 @@ class HMM:
         form_codes, form_offsets = encode_strings(forms)
         suffix_codes, suffix_offsets = encode_strings([suffix for _, suffix in suffixes])
         return {
-            "lambdas": self.lambdas.astype(np.float64),
-            "log_transition": self.log_transition.astype(np.float64),
-            "tag_log_prior": self.tag_log_prior.astype(np.float64),
+            "lambdas": self.lambdas,
+            "log_transition": self.log_transition,
+            "tag_log_prior": self.tag_log_prior,
             "form_codes": form_codes,
             "form_offsets": form_offsets,
-            "log_emission": np.stack([self.log_emission[f] for f in forms]) if forms else np.zeros((0, n)),
+            "log_emission": np.stack([self.log_emission[f] for f in forms]) if forms else np.zeros((0, n), np.float32),
             "suffix_codes": suffix_codes,
             "suffix_offsets": suffix_offsets,
             "suffix_capitalised": np.array([cap for cap, _ in suffixes], dtype=np.uint8),
             "suffix_log_emission": (
-                np.stack([self.suffix_log_emission[key] for key in suffixes]) if suffixes else np.zeros((0, n))
+                np.stack([self.suffix_log_emission[key] for key in suffixes]) if suffixes else np.zeros((0, n), np.float32)
             ),
         }
 
@@ -266,9 +281,7 @@ def decode_strings(codes: np.ndarray, offsets: np.ndarray) -> List[str]:
 
 
 class HMMTagger:
-    """The HMM family: one :class:`HMM` per trained target, behind the same interface as the neural taggers.
-
-    It is trained by counting (:meth:`fit`), not by gradient steps, and runs on numpy alone.
+    """The HMM family behind the same interface as the neural taggers; trained by counting, runs on numpy alone.
 
     Args:
         n_words: unused (the HMM keeps exact training forms); accepted so every family is built alike.
@@ -276,42 +289,88 @@ class HMMTagger:
         n_labels: number of labels per trained target.
         order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
         suffix_length: m, the longest suffix the unknown-word model uses.
+        joint: one HMM over the combinations of all targets' labels (a word's targets are then predicted
+            together and consistently) instead of one HMM per target.
     """
 
     def __init__(
-        self, *, n_words: int = 0, n_chars: int = 0, n_labels: Dict[str, int], order: int = 2, suffix_length: int = 10
+        self,
+        *,
+        n_words: int = 0,
+        n_chars: int = 0,
+        n_labels: Dict[str, int],
+        order: int = 2,
+        suffix_length: int = 4,
+        joint: bool = True,
     ) -> None:
         self.n_labels = dict(n_labels)
         self.order = order
         self.suffix_length = suffix_length
-        self.hmms = {target: HMM(n_labels=n, order=order, suffix_length=suffix_length) for target, n in n_labels.items()}
+        self.joint = joint
+        # joint: row i holds each target's label id for joint tag i; made by fit() or load_state_dict()
+        self.combinations = np.zeros((0, len(n_labels)), dtype=np.int32)
+        self.hmms: Dict[str, HMM] = {} if joint else {target: self._hmm(n) for target, n in n_labels.items()}
+
+    def _hmm(self, n_labels: int) -> HMM:
+        return HMM(n_labels=n_labels, order=self.order, suffix_length=self.suffix_length)
 
     def fit(self, sentences: Sequence, labels: Dict[str, List[str]]) -> "HMMTagger":
-        """Count the training sentences (corpus.Sentence objects); ``labels`` gives each target's label order."""
-        for target, hmm in self.hmms.items():
-            index = {label: i for i, label in enumerate(labels[target])}
-            hmm.fit(
-                [[(w.form, index.get(getattr(w, target))) for w in sentence.words] for sentence in sentences]
-            )
+        """Count the training sentences (corpus.Sentence objects); ``labels`` gives each target's label order.
+
+        In joint mode a word with any target unannotated counts as unannotated.
+        """
+        indexes = {target: {label: i for i, label in enumerate(labels[target])} for target in self.n_labels}
+        forms = [[w.form for w in sentence.words] for sentence in sentences]
+        ids = [
+            [tuple(indexes[target].get(getattr(w, target)) for target in self.n_labels) for w in sentence.words]
+            for sentence in sentences
+        ]
+        if self.joint:
+            seen = sorted({combination for sentence in ids for combination in sentence if None not in combination})
+            self.combinations = np.array(seen, dtype=np.int32).reshape(len(seen), len(self.n_labels))
+            joint_id = {combination: i for i, combination in enumerate(seen)}
+            self.hmms = {"joint": self._hmm(len(seen))}
+            self.hmms["joint"].fit([[(f, joint_id.get(c)) for f, c in zip(*pair)] for pair in zip(forms, ids)])
+        else:
+            for column, hmm in enumerate(self.hmms.values()):
+                hmm.fit([[(f, c[column]) for f, c in zip(*pair)] for pair in zip(forms, ids)])
         return self
 
     def tag_ids(self, sentences: Sequence[Sequence[str]], vocabs=None, **_: object) -> List[Dict[str, List[int]]]:
         """Best tag ids per sentence and target, by Viterbi (sentences must be non-empty)."""
-        return [{target: hmm.viterbi(forms) for target, hmm in self.hmms.items()} for forms in sentences]
+        if not self.joint:
+            return [{target: hmm.viterbi(forms) for target, hmm in self.hmms.items()} for forms in sentences]
+        results = []
+        for forms in sentences:
+            rows = self.combinations[self.hmms["joint"].viterbi(forms)]  # (n_words, n_targets)
+            results.append({target: rows[:, column].tolist() for column, target in enumerate(self.n_labels)})
+        return results
 
     def state_dict(self) -> Dict[str, np.ndarray]:
-        return {f"{target}.{name}": array for target, hmm in self.hmms.items() for name, array in hmm.state_dict().items()}
+        state = {f"{name}.{key}": array for name, hmm in self.hmms.items() for key, array in hmm.state_dict().items()}
+        if self.joint:
+            state["combinations"] = self.combinations
+        return state
 
     def load_state_dict(self, state: Dict[str, np.ndarray], strict: bool = True) -> None:
-        targets = {key.split(".", 1)[0] for key in state}
-        if strict and targets != set(self.hmms):
-            raise ValueError(f"state has targets {sorted(targets)}, the model {sorted(self.hmms)}")
-        for target, hmm in self.hmms.items():
-            prefix = f"{target}."
+        state = dict(state)
+        combinations = state.pop("combinations", None)
+        names = {key.split(".", 1)[0] for key in state}
+        expected = {"joint"} if self.joint else set(self.n_labels)
+        if strict and (names != expected or (combinations is None) == self.joint):
+            found = sorted(names) + (["combinations"] if combinations is not None else [])
+            raise ValueError(f"state holds {found}, the model expects {sorted(expected)}")
+        if self.joint:
+            if combinations.ndim != 2 or combinations.shape[1] != len(self.n_labels):
+                raise ValueError(f"joint tags of shape {combinations.shape} do not fit {len(self.n_labels)} targets")
+            self.combinations = combinations.astype(np.int32)
+            self.hmms = {"joint": self._hmm(len(combinations))}
+        for name, hmm in self.hmms.items():
+            prefix = f"{name}."
             hmm.load_state_dict({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
 
 
 @registry.architectures("bilstm_tagger.HMM.v1")
-def build_hmm_tagger(*, order: int = 2, suffix_length: int = 10) -> Callable[..., HMMTagger]:
+def build_hmm_tagger(*, order: int = 2, suffix_length: int = 4, joint: bool = True) -> Callable[..., HMMTagger]:
     """Config builder for :class:`HMMTagger`."""
-    return functools.partial(HMMTagger, order=order, suffix_length=suffix_length)
+    return functools.partial(HMMTagger, order=order, suffix_length=suffix_length, joint=joint)
