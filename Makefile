@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # range (torch>=2.1), so a user with another torch already installed keeps it (override: make TORCH=... ).
 TORCH ?= torch==2.13.0
 
-.PHONY: venv quickstart test bench-ewt clean
+.PHONY: venv quickstart test bench-ewt bench-reports clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,9 @@ test: venv
 
 bench-ewt: venv
 	$(BIN)/python bench/benchmark.py --config configs/bilstm.cfg --name bilstm --treebank en_ewt
+
+bench-reports: venv
+	BIN=$(BIN) bash bench/reports.sh
 
 clean:
 	rm -rf runs .pytest_cache

@@ -1,4 +1,5 @@
-"""The ``bilstm-tagger`` command line: ``train``, ``evaluate`` and ``predict``, thin wrappers over library calls.
+"""The ``bilstm-tagger`` command line: ``train``, ``evaluate``, ``compare`` and ``predict``, thin wrappers over library
+calls.
 
 ``main(argv)`` returns the exit status instead of exiting, so tests call it in-process. Every
 :class:`~bilstm_tagger.errors.BilstmTaggerError` becomes one ``bilstm-tagger: error: ...`` line on stderr and exit
@@ -8,7 +9,6 @@ status 1; argument mistakes exit with 2, as argparse does.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -58,12 +58,31 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _device_args(train, None)
 
-    evaluate = commands.add_parser("evaluate", help="score a model on a gold CoNLL-U file")
-    evaluate.add_argument("model", type=Path, help="model directory")
-    evaluate.add_argument("test", type=Path, help="gold CoNLL-U file")
-    evaluate.add_argument("--output", "-o", type=Path, help="also write the report as JSON here")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a model, or any tagger's predicted CoNLL-U file, on a gold CoNLL-U file",
+        description="Score MODEL on TEST, or a predicted file on a gold one (--gold GOLD --pred PRED). The report "
+        "is printed for the terminal; --output writes it in --format (by default inferred from the file's suffix).",
+    )
+    evaluate.add_argument("model", type=Path, nargs="?", help="model directory")
+    evaluate.add_argument("test", type=Path, nargs="?", help="gold CoNLL-U file")
+    evaluate.add_argument("--gold", type=Path, help="gold CoNLL-U file (with --pred)")
+    evaluate.add_argument("--pred", type=Path, help="predicted CoNLL-U file with the gold words (with --gold)")
+    evaluate.add_argument("--train", type=Path, help="with --pred: the training file, to split seen/unseen words")
+    _report_args(evaluate)
     _device_args(evaluate, "cpu")
     _decoding_args(evaluate)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare models and/or predicted files on one gold file, with significance tests",
+        description="Score every SYSTEM (a model directory or a predicted CoNLL-U file, optionally NAME=PATH) on "
+        "GOLD: overall figures and per-tag F1 side by side, and McNemar's test for every pair.",
+    )
+    compare.add_argument("systems", nargs="+", metavar="SYSTEM", help="[NAME=]PATH of a model directory or CoNLL-U file")
+    compare.add_argument("--gold", type=Path, required=True, help="gold CoNLL-U file")
+    _report_args(compare)
+    _device_args(compare, "cpu")
 
     predict = commands.add_parser("predict", help="tag a CoNLL-U file")
     predict.add_argument("model", type=Path, help="model directory")
@@ -72,6 +91,35 @@ def build_parser() -> argparse.ArgumentParser:
     _device_args(predict, "cpu")
     _decoding_args(predict)
     return parser
+
+
+def _report_args(parser: argparse.ArgumentParser) -> None:
+    from .rendering import FORMATS
+
+    parser.add_argument("--output", "-o", type=Path, action="append",
+                        help="write the report here; repeat for several files (format: --format, else the suffix)")
+    parser.add_argument("--format", choices=FORMATS, help="report format (default: text on the terminal; for "
+                        "--output, from its suffix: .json, .md, .html, .csv, else text)")
+    parser.add_argument("--xpos", action="store_true", help="per-tag tables and confusions for XPOS too")
+
+
+SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".html": "html", ".htm": "html", ".csv": "csv"}
+
+
+def _write_report(data: dict, args: argparse.Namespace) -> None:
+    """Print the terminal rendering (or --format, without --output) and write each --output in its format."""
+    from .rendering import render
+
+    color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    if not args.output:
+        fmt = args.format or "text"
+        print(render(data, fmt, color=color and fmt == "text"), end="" if fmt != "text" else "\n")
+        return
+    print(render(data, "text", color=color))
+    for path in args.output:
+        fmt = args.format or SUFFIX_FORMATS.get(path.suffix.lower(), "text")
+        atomic_write_text(path, render(data, fmt))
+        print(f"{fmt} report written to {path}")
 
 
 def _parse_overrides(extra: Sequence[str]) -> dict:
@@ -106,16 +154,40 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_model, format_report
+    from .evaluation import evaluate_file, evaluate_model
     from .serialization import load_model
 
-    tagger = load_model(args.model, device=_device(args.device))
-    tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
-    report = evaluate_model(tagger, args.test)
-    print(format_report(report))
-    if args.output:
-        atomic_write_text(args.output, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        print(f"\nreport written to {args.output}")
+    tables = ("upos", "xpos") if args.xpos else ("upos",)
+    if args.pred is not None:
+        train_forms = None
+        if args.train is not None:
+            from .corpus import iter_conllu
+
+            train_forms = {w.form for sentence in iter_conllu(args.train) for w in sentence.words}
+        report = evaluate_file(args.gold, args.pred, train_forms=train_forms, tag_tables=tables)
+    else:
+        tagger = load_model(args.model, device=_device(args.device))
+        tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
+        report = evaluate_model(tagger, args.test, tag_tables=tables)
+    _write_report(report, args)
+    return 0
+
+
+def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Exactly one of MODEL TEST or --gold --pred (argparse cannot say "one of these pairs")."""
+    positional = args.model is not None or args.test is not None
+    files = args.gold is not None or args.pred is not None
+    if positional == files or (positional and args.test is None) or (files and (args.gold is None or args.pred is None)):
+        parser.error("evaluate takes MODEL TEST, or --gold GOLD --pred PRED")
+    if args.train is not None and not files:
+        parser.error("--train goes with --pred (a model knows its own training words)")
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .comparison import compare_paths
+
+    tables = ("upos", "xpos") if args.xpos else ("upos",)
+    _write_report(compare_paths(args.gold, args.systems, device=_device(args.device), tag_tables=tables), args)
     return 0
 
 
@@ -148,11 +220,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_usage(sys.stderr)
         print(f"bilstm-tagger: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "evaluate":
+        try:
+            _check_evaluate_args(parser, args)
+        except SystemExit as exc:
+            return int(exc.code or 0)
     try:
         if args.command == "train":
             return run_train(args, extra)
         if args.command == "evaluate":
             return run_evaluate(args)
+        if args.command == "compare":
+            return run_compare(args)
         return run_predict(args)
     except BilstmTaggerError as exc:
         print(f"bilstm-tagger: error: {exc}", file=sys.stderr)

@@ -18,16 +18,21 @@ The report is a plain dict (JSON-ready); its ``schema`` key names its version.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from sklearn.metrics import precision_recall_fscore_support
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from .corpus import Sentence, read_conllu
+from .errors import CorpusError
+from .significance import bootstrap_interval
 
 if TYPE_CHECKING:
     from .tagger import Tagger
 
-REPORT_SCHEMA = "bilstm_tagger.evaluation.v1"
+REPORT_SCHEMA = "bilstm_tagger.evaluation.v2"
+#: The JSON Schema of reports and comparisons (``bilstm_tagger/schemas/reports.schema.json``).
+SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "reports.schema.json"
 #: The features conll18_ud_eval.py keeps for UFeats (and AllTags).
 UNIVERSAL_FEATURES = frozenset(
     "PronType NumType Poss Reflex Foreign Abbr Gender Animacy Number Case Definite Degree VerbForm Mood Tense "
@@ -38,7 +43,13 @@ LENGTH_BUCKETS = (("1-10", 1, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-50
 #: The metric that scores each target (UFeats scores the ``feats`` target).
 TARGET_METRICS = {"upos": "upos", "xpos": "xpos", "feats": "ufeats"}
 #: Metrics in report order, with the names the CoNLL 2018 evaluator prints.
-METRICS = {"upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "feats_exact": "Feats (exact)"}
+METRICS = {
+    "upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "lemma": "Lemmas",
+    "feats_exact": "Feats (exact)",
+}
+#: Confusions listed in ``top_confusions`` per tag column, and example words kept for each.
+TOP_CONFUSIONS = 20
+EXAMPLES_PER_CONFUSION = 3
 
 
 def universal_feats(feats: Optional[str]) -> str:
@@ -52,94 +63,154 @@ def _exact_feats(feats: Optional[str]) -> str:
     return "" if not feats or feats == "_" else "|".join(sorted(feats.split("|")))
 
 
-class _Counter:
-    """Correct/total counts per metric for one group of words."""
+def _feature_values(feats: Optional[str]) -> Dict[str, str]:
+    """Universal features as name -> value."""
+    return dict(f.split("=", 1) for f in universal_feats(feats).split("|") if "=" in f)
 
-    def __init__(self) -> None:
-        self.correct = {name: 0 for name in METRICS}
-        self.total = {name: 0 for name in METRICS}
-        self.words = 0
 
-    def add(self, outcome: Mapping[str, Optional[bool]]) -> None:
-        self.words += 1
-        for name, ok in outcome.items():
-            if ok is not None:
-                self.total[name] += 1
-                self.correct[name] += int(ok)
-
-    def to_dict(self) -> dict:
-        metrics = {}
-        for name in METRICS:
-            total = self.total[name]
-            metrics[name] = {
-                "correct": self.correct[name],
-                "total": total,
-                "accuracy": round(100.0 * self.correct[name] / total, 4) if total else None,
-            }
-        return {"n_words": self.words, "metrics": metrics}
+def genre(sent_id: Optional[str]) -> Optional[str]:
+    """The genre or document a ``sent_id`` names before its first ``-`` (EWT: ``answers``, ``email``, ...)."""
+    if not sent_id or "-" not in sent_id:
+        return None
+    return sent_id.split("-", 1)[0]
 
 
 def _word_outcome(gold_word, pred: Mapping[str, Optional[str]]) -> Dict[str, Optional[bool]]:
-    """Per metric, whether the prediction is right, or None when the gold column is not annotated."""
+    """Per metric, whether the prediction is right, or None when the metric does not apply to this word."""
     upos = None if gold_word.upos is None else pred.get("upos") == gold_word.upos
     xpos = None if gold_word.xpos is None else pred.get("xpos") == gold_word.xpos
     feats = pred.get("feats")  # None: not predicted for this word, wrong even where gold is the empty set
     ufeats = feats is not None and universal_feats(feats) == universal_feats(gold_word.feats)
     exact = feats is not None and _exact_feats(feats) == _exact_feats(gold_word.feats)
     annotated = [ok for ok in (upos, xpos, ufeats) if ok is not None]
-    return {"upos": upos, "xpos": xpos, "ufeats": ufeats, "alltags": all(annotated), "feats_exact": exact}
+    # lemmas are scored only for systems that predict them
+    lemma = None if "lemma" not in pred else pred["lemma"] == gold_word.lemma
+    return {"upos": upos, "xpos": xpos, "ufeats": ufeats, "alltags": all(annotated), "lemma": lemma,
+            "feats_exact": exact}
+
+
+class WordOutcomes:
+    """Every word's outcome per metric, in corpus order: ``values[metric]`` is (n_words,) with 1 right, 0 wrong and
+    -1 not scored; ``sentence`` (n_words,) is each word's sentence index. Paired tests compare two of these."""
+
+    def __init__(self, gold: Sequence[Sentence], predicted: Sequence[Mapping[str, Sequence[Optional[str]]]]) -> None:
+        if len(gold) != len(predicted):
+            raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+        n_words = sum(len(sentence) for sentence in gold)
+        self.values = {name: np.full(n_words, -1, dtype=np.int8) for name in METRICS}
+        self.sentence = np.zeros(n_words, dtype=np.int64)
+        index = 0
+        for number, (sentence, tags) in enumerate(zip(gold, predicted)):
+            for i, word in enumerate(sentence.words):
+                self.sentence[index] = number
+                for name, ok in _word_outcome(word, {t: values[i] for t, values in tags.items()}).items():
+                    if ok is not None:
+                        self.values[name][index] = int(ok)
+                index += 1
+
+    def group(self, mask: Optional[np.ndarray] = None) -> dict:
+        """Correct, total and accuracy per metric over the words in ``mask`` (all words when None)."""
+        metrics = {}
+        for name, values in self.values.items():
+            chosen = values if mask is None else values[mask]
+            total = int((chosen >= 0).sum())
+            correct = int((chosen == 1).sum())
+            metrics[name] = {
+                "correct": correct, "total": total,
+                "accuracy": round(100.0 * correct / total, 4) if total else None,
+            }
+        n_words = len(self.sentence) if mask is None else int(mask.sum())
+        return {"n_words": n_words, "metrics": metrics}
+
+    def confidence_intervals(self, n_sentences: int) -> Dict[str, Optional[List[float]]]:
+        """95% bootstrap interval of each metric's accuracy (see :func:`significance.bootstrap_interval`)."""
+        return {name: bootstrap_interval(values, self.sentence, n_sentences) for name, values in self.values.items()}
 
 
 def score(
     gold: Sequence[Sentence],
-    predicted: Sequence[Mapping[str, Sequence[str]]],
+    predicted: Sequence[Mapping[str, Sequence[Optional[str]]]],
     *,
     train_forms: Optional[Iterable[str]] = None,
+    tag_tables: Sequence[str] = ("upos",),
 ) -> dict:
     """Score predictions against gold sentences.
 
     Args:
         gold: the gold sentences.
-        predicted: for each sentence, target (``upos``, ``xpos``, ``feats``) -> one label per word (None for a
-            word left untagged); a missing target or label counts as wrong wherever gold has one.
+        predicted: for each sentence, target (``upos``, ``xpos``, ``feats``, and optionally ``lemma``) -> one
+            label per word (None for a word left untagged); a missing target or label counts as wrong wherever
+            gold has one. Lemmas are scored only when given.
         train_forms: the forms seen in training; when given, the report splits words into seen and unseen.
+        tag_tables: the tag columns (``upos``, ``xpos``) that get per-tag tables, confusion matrices and top
+            confusions.
 
     Returns:
-        A JSON-ready report: ``metrics`` (correct, total, accuracy in percent, per metric), ``seen``/``unseen``
-        (same shape) when ``train_forms`` is given, ``by_length`` (same shape per sentence-length bucket), and
-        ``per_upos`` (precision, recall, F1, support per tag).
+        A JSON-ready report (schema :data:`REPORT_SCHEMA`, documented in ``bilstm_tagger/schemas/``):
+        ``metrics`` (correct, total, accuracy in percent and its 95% bootstrap interval ``ci95``, per metric),
+        ``seen``/``unseen`` when ``train_forms`` is given, ``by_length``, ``by_genre``, ``per_tag``,
+        ``confusion``, ``top_confusions`` and ``per_feature``.
     """
-    if len(gold) != len(predicted):
-        raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
+    outcomes = WordOutcomes(gold, predicted)
+    n_words = len(outcomes.sentence)
     known = set(train_forms) if train_forms is not None else None
-    overall, seen, unseen = _Counter(), _Counter(), _Counter()
-    by_length = {label: _Counter() for label, _, _ in LENGTH_BUCKETS}
-    sentences_per_bucket = {label: 0 for label, _, _ in LENGTH_BUCKETS}
-    gold_upos: List[str] = []
-    pred_upos: List[str] = []
+    is_known = np.zeros(n_words, dtype=bool)
+    buckets = np.empty(n_words, dtype=object)
+    genres = np.empty(n_words, dtype=object)
+    columns: Dict[str, Tuple[List[str], List[str], List[Tuple[str, Optional[str]]]]] = {
+        target: ([], [], []) for target in tag_tables
+    }
+    features: Dict[str, List[int]] = {}  # name -> [gold count, predicted count, both and equal, either]
+    index = 0
     for sentence, tags in zip(gold, predicted):
-        bucket = _length_bucket(len(sentence))
-        sentences_per_bucket[bucket] += 1
+        bucket, sentence_genre = _length_bucket(len(sentence)), genre(sentence.sent_id)
         for i, word in enumerate(sentence.words):
             pred = {target: values[i] for target, values in tags.items()}
-            outcome = _word_outcome(word, pred)
-            overall.add(outcome)
-            by_length[bucket].add(outcome)
-            if known is not None:
-                (seen if word.form in known else unseen).add(outcome)
-            if word.upos is not None:
-                gold_upos.append(word.upos)
-                pred_upos.append(pred.get("upos") or "_")
-    report = {"schema": REPORT_SCHEMA, "n_sentences": len(gold), **overall.to_dict()}
+            is_known[index] = known is not None and word.form in known
+            buckets[index], genres[index] = bucket, sentence_genre
+            for target, (gold_tags, pred_tags, where) in columns.items():
+                if getattr(word, target) is not None:
+                    gold_tags.append(getattr(word, target))
+                    pred_tags.append(pred.get(target) or "_")
+                    where.append((word.form, sentence.sent_id))
+            if "feats" in tags:
+                _count_features(features, _feature_values(word.feats), _feature_values(pred.get("feats")))
+            index += 1
+    report = {"schema": REPORT_SCHEMA, "n_sentences": len(gold), **outcomes.group()}
+    for name, interval in outcomes.confidence_intervals(len(gold)).items():
+        report["metrics"][name]["ci95"] = interval
     if known is not None:
-        report["seen"] = seen.to_dict()
-        report["unseen"] = unseen.to_dict()
+        report["seen"] = outcomes.group(is_known)
+        report["unseen"] = outcomes.group(~is_known)
+    sentence_buckets = [_length_bucket(len(sentence)) for sentence in gold]
     report["by_length"] = [
-        {"bucket": label, "n_sentences": sentences_per_bucket[label], **by_length[label].to_dict()}
+        {"bucket": label, "n_sentences": sentence_buckets.count(label), **outcomes.group(buckets == label)}
         for label, _, _ in LENGTH_BUCKETS
     ]
-    report["per_upos"] = per_tag_table(gold_upos, pred_upos)
+    sentence_genres = [genre(sentence.sent_id) for sentence in gold]
+    report["by_genre"] = [
+        {"genre": name, "n_sentences": sentence_genres.count(name), **outcomes.group(genres == name)}
+        for name in sorted({g for g in sentence_genres if g is not None})
+    ]
+    report["per_tag"] = {target: per_tag_table(g, p) for target, (g, p, _) in columns.items()}
+    report["confusion"] = {target: confusion(g, p) for target, (g, p, _) in columns.items()}
+    report["top_confusions"] = {target: top_confusions(g, p, w) for target, (g, p, w) in columns.items()}
+    report["per_feature"] = [
+        {"feature": name, "gold": counts[0], "predicted": counts[1], "correct": counts[2], "total": counts[3],
+         "accuracy": round(100.0 * counts[2] / counts[3], 4) if counts[3] else None}
+        for name, counts in sorted(features.items())
+    ]
     return report
+
+
+def _count_features(features: Dict[str, List[int]], gold: Mapping[str, str], pred: Mapping[str, str]) -> None:
+    """Per feature: a word counts where gold or prediction has it, and is right where both give the same value."""
+    for name in set(gold) | set(pred):
+        counts = features.setdefault(name, [0, 0, 0, 0])
+        counts[0] += name in gold
+        counts[1] += name in pred
+        counts[2] += name in gold and gold.get(name) == pred.get(name)
+        counts[3] += 1
 
 
 def accuracies(metrics: Mapping[str, dict], targets: Iterable[str]) -> Dict[str, Optional[float]]:
@@ -149,7 +220,9 @@ def accuracies(metrics: Mapping[str, dict], targets: Iterable[str]) -> Dict[str,
     "not predicted" reads better than 0.
     """
     targets = set(targets)
-    predicted = {TARGET_METRICS[t] for t in targets} | ({"feats_exact"} if "feats" in targets else set())
+    predicted = {TARGET_METRICS.get(t, t) for t in targets}  # "lemma" is scored by the metric of that name
+    if "feats" in targets:
+        predicted.add("feats_exact")
     if targets >= set(TARGET_METRICS):
         predicted.add("alltags")
     return {name: metrics[name]["accuracy"] if name in predicted else None for name in METRICS}
@@ -182,46 +255,107 @@ def per_tag_table(gold: Sequence[str], predicted: Sequence[str]) -> List[dict]:
     ]
 
 
-def format_report(report: dict) -> str:
-    """A plain-text rendering of :func:`score`'s report for the terminal."""
-    lines = []
-    header = f"{'metric':<15}{'accuracy':>10}{'correct':>10}{'total':>10}"
-    groups = [("all words", report)]
-    if "unseen" in report:
-        groups += [("seen in training", report["seen"]), ("unseen in training", report["unseen"])]
-    for title, group in groups:
-        lines.append(f"{title} ({group['n_words']} words)")
-        lines.append(header)
-        for name, label in METRICS.items():
-            m = group["metrics"][name]
-            acc = "n/a" if m["accuracy"] is None else f"{m['accuracy']:.2f}"
-            lines.append(f"{label:<15}{acc:>10}{m['correct']:>10}{m['total']:>10}")
-        lines.append("")
-    if report.get("per_upos"):
-        lines.append(f"{'UPOS':<8}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}")
-        for row in report["per_upos"]:
-            lines.append(
-                f"{row['tag']:<8}{row['precision']:>10.2f}{row['recall']:>10.2f}{row['f1']:>10.2f}{row['support']:>9}"
-            )
-    return "\n".join(lines)
+def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict:
+    """Confusion matrix: ``counts[i][j]`` words of gold tag ``labels[i]`` predicted as ``labels[j]``."""
+    labels = sorted(set(gold) | set(predicted))
+    counts = confusion_matrix(gold, predicted, labels=labels).tolist() if labels else []
+    return {"labels": labels, "counts": counts}
 
 
-def evaluate_model(tagger: "Tagger", test_path: Union[str, Path]) -> dict:
+def top_confusions(
+    gold: Sequence[str], predicted: Sequence[str], where: Sequence[Tuple[str, Optional[str]]]
+) -> List[dict]:
+    """The most frequent (gold, predicted) errors with example words (form, sent_id) and their share of errors."""
+    pairs: Dict[Tuple[str, str], List[Tuple[str, Optional[str]]]] = {}
+    for g, p, place in zip(gold, predicted, where):
+        if g != p:
+            pairs.setdefault((g, p), []).append(place)
+    errors = sum(len(places) for places in pairs.values())
+    ranked = sorted(pairs.items(), key=lambda item: (-len(item[1]), item[0]))[:TOP_CONFUSIONS]
+    return [
+        {
+            "gold": g, "predicted": p, "count": len(places),
+            "share_of_errors": round(100.0 * len(places) / errors, 4),
+            "examples": [{"form": form, "sent_id": sent_id} for form, sent_id in places[:EXAMPLES_PER_CONFUSION]],
+        }
+        for (g, p), places in ranked
+    ]
+
+
+def evaluate_model(tagger: "Tagger", test_path: Union[str, Path], *, tag_tables: Sequence[str] = ("upos",)) -> dict:
     """Tag a gold CoNLL-U file's words with ``tagger`` and score the result (see :func:`score`).
 
     The report also records the test file (name and sha256), the tokenization (gold) and the model's
     architecture and training files, so a figure can be traced to what produced it.
     """
-    from .serialization import sha256_file
-
     gold = read_conllu(test_path)
     predicted = tagger.tag([sentence.forms for sentence in gold])
-    report = score(gold, predicted, train_forms=tagger.vocabs.train_forms)
-    report["test_file"] = {"name": Path(test_path).name, "sha256": sha256_file(test_path)}
+    report = score(gold, predicted, train_forms=tagger.vocabs.train_forms, tag_tables=tag_tables)
+    report["test_file"] = file_record(test_path)
     report["tokenization"] = "gold"
-    report["model"] = {
+    report["system"] = {
         "architecture": tagger.meta.get("architecture"),
         "train_files": tagger.meta.get("train_files"),
         "targets": tagger.targets,
     }
     return report
+
+
+def evaluate_file(
+    gold_path: Union[str, Path],
+    pred_path: Union[str, Path],
+    *,
+    train_forms: Optional[Iterable[str]] = None,
+    tag_tables: Sequence[str] = ("upos",),
+) -> dict:
+    """Score any system's predicted CoNLL-U file against a gold file with the same words (see :func:`score`).
+
+    Raises:
+        CorpusError: naming the predicted file and line where its sentences or words stop matching gold.
+    """
+    gold = read_conllu(gold_path)
+    report = score(gold, read_predictions(gold, pred_path), train_forms=train_forms, tag_tables=tag_tables)
+    report["test_file"] = file_record(gold_path)
+    report["tokenization"] = "gold"
+    report["system"] = {"predictions": file_record(pred_path)}
+    return report
+
+
+def read_predictions(gold: Sequence[Sentence], pred_path: Union[str, Path]) -> List[Dict[str, List[Optional[str]]]]:
+    """A predicted file's tag columns, per sentence, after checking it has gold's words.
+
+    Lemmas are included only when the file has any (a system that predicts none writes ``_`` throughout).
+    """
+    predicted = read_conllu(pred_path)
+    if len(predicted) != len(gold):
+        raise CorpusError(pred_path, None, f"{len(predicted)} sentences, but the gold file has {len(gold)}")
+    for number, (g, p) in enumerate(zip(gold, predicted), start=1):
+        if p.forms != g.forms:
+            raise CorpusError(pred_path, *_first_difference(number, g, p))
+    has_lemmas = any(w.lemma not in (None, "_") for sentence in predicted for w in sentence.words)
+    columns = ("upos", "xpos", "feats") + (("lemma",) if has_lemmas else ())
+    return [{c: [getattr(w, c) for w in sentence.words] for c in columns} for sentence in predicted]
+
+
+def _first_difference(number: int, gold: Sentence, pred: Sentence) -> Tuple[int, str]:
+    """(line in the predicted file, problem) for a predicted sentence whose words differ from gold's."""
+    if len(pred) != len(gold):
+        return pred.first_line, (
+            f"sentence {number} has {len(pred)} words but gold (line {gold.first_line} of {Path(gold.path).name}) "
+            f"has {len(gold)}: scoring needs the gold words"
+        )
+    i = next(i for i, (a, b) in enumerate(zip(pred.forms, gold.forms)) if a != b)
+    gold_line = gold.first_line + gold.word_lines[i]
+    return pred.first_line + pred.word_lines[i], (
+        f"word {i + 1} of sentence {number} is {pred.forms[i]!r} but gold has {gold.forms[i]!r} (line {gold_line} "
+        f"of {Path(gold.path).name}): scoring needs the gold words"
+    )
+
+
+def file_record(path: Union[str, Path]) -> dict:
+    """A file's name, sha256 and, where its name says (UD's ``*-train``, ``*-dev``, ``*-test``), its split."""
+    from .serialization import sha256_file
+
+    name = Path(path).name
+    split = next((s for s in ("train", "dev", "test") if f"-{s}" in name or f"_{s}" in name), None)
+    return {"name": name, "sha256": sha256_file(path), "split": split}
