@@ -30,6 +30,7 @@ FAMILIES = [
     ("seq2seq", "seq2seq.cfg", {**SMALL, "model.tag_dim": 8, "model.beam_size": 2}),
     ("seq2seq-forward", "seq2seq.cfg", {**SMALL, "model.tag_dim": 8, "model.reverse_input": False}),
     ("seq2seq-attention", "seq2seq_attention.cfg", {**SMALL, "model.tag_dim": 8}),
+    ("seq2seq-input-feeding", "seq2seq_attention.cfg", {**SMALL, "model.tag_dim": 8, "model.input_feeding": True}),
     ("hmm-trigram", "hmm.cfg", {"training.targets": ["upos", "xpos", "feats"]}),
     ("hmm-bigram", "hmm.cfg", {"model.order": 1, "training.targets": ["upos", "xpos", "feats"]}),
     ("hmm-per-target", "hmm.cfg", {"model.joint": False, "training.targets": ["upos", "xpos", "feats"]}),

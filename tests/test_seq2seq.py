@@ -57,9 +57,13 @@ def _greedy(model, vocabs, forms):
     return tags, total
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_seq2seq_beam_1_is_greedy(vocabs, attention):
-    model = _model(vocabs, attention=attention, beam_size=1)
+DECODERS = [{"attention": False}, {"attention": True}, {"attention": True, "input_feeding": True}]
+DECODER_IDS = ["plain", "attention", "attention-input-feeding"]
+
+
+@pytest.mark.parametrize("decoder", DECODERS, ids=DECODER_IDS)
+def test_seq2seq_beam_1_is_greedy(vocabs, decoder):
+    model = _model(vocabs, beam_size=1, **decoder)
     with torch.inference_mode():
         for forms in SENTENCES:
             states, final = _encode(model, vocabs, forms)
@@ -69,9 +73,9 @@ def test_seq2seq_beam_1_is_greedy(vocabs, attention):
             assert float(score[0]) == pytest.approx(expected_score, abs=1e-4)
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_seq2seq_wider_beam_never_scores_lower_and_scores_are_real(vocabs, attention):
-    model = _model(vocabs, attention=attention, beam_size=4)
+@pytest.mark.parametrize("decoder", DECODERS, ids=DECODER_IDS)
+def test_seq2seq_wider_beam_never_scores_lower_and_scores_are_real(vocabs, decoder):
+    model = _model(vocabs, beam_size=4, **decoder)
     with torch.inference_mode():
         for forms in SENTENCES:
             states, final = _encode(model, vocabs, forms)
@@ -117,10 +121,10 @@ def test_seq2seq_reverse_padded():
     assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
 
 
-@pytest.mark.parametrize("attention", [False, True])
+@pytest.mark.parametrize("decoder", DECODERS, ids=DECODER_IDS)
 @pytest.mark.parametrize("constrain_length", [True, False])
-def test_seq2seq_batched_search_equals_one_sentence_at_a_time(vocabs, attention, constrain_length):
-    model = _model(vocabs, attention=attention, beam_size=3, constrain_length=constrain_length)
+def test_seq2seq_batched_search_equals_one_sentence_at_a_time(vocabs, decoder, constrain_length):
+    model = _model(vocabs, beam_size=3, constrain_length=constrain_length, **decoder)
     together = model.predict(make_batch(SENTENCES, vocabs))
     for row, forms in enumerate(SENTENCES):
         alone = model.predict(make_batch([forms], vocabs))

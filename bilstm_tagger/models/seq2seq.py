@@ -3,7 +3,9 @@
 Without attention the encoder's final state (every layer's h and c) is the *only* thing the decoder sees of the
 sentence, which is the bottleneck this baseline exists to measure; ``reverse_input`` feeds the words last to first
 (Sutskever et al. 2014). With ``attention = true`` the decoder also attends over the encoder states at every step
-(Luong et al. 2015: "general" scores, input feeding).
+(Luong et al. 2015: "general" scores); ``input_feeding`` also feeds each step's attentional output to the next step,
+which makes training step by step (several times slower on a CPU), whereas without it the teacher-forced decoder
+and its attention run over the whole sentence at once.
 
 The first trained target (UPOS when present) is the sequence the decoder emits and feeds back; ``<EOS>`` is one
 more of its labels. The other targets (XPOS, FEATS) are read off the same decoder state at each step.
@@ -59,6 +61,7 @@ class Seq2SeqTagger(NeuralTagger):
         dropout: dropout on the inputs and on the decoder output.
         reverse_input: encode the words last to first.
         attention: let the decoder attend over the encoder states.
+        input_feeding: with attention, feed each step's attentional output into the next step (Luong et al.).
         beam_size: hypotheses kept while decoding (1 = greedy).
         constrain_length: decode exactly one tag per word.
     """
@@ -79,6 +82,7 @@ class Seq2SeqTagger(NeuralTagger):
         dropout: float = 0.33,
         reverse_input: bool = True,
         attention: bool = False,
+        input_feeding: bool = False,
         beam_size: int = 4,
         constrain_length: bool = True,
     ) -> None:
@@ -88,6 +92,7 @@ class Seq2SeqTagger(NeuralTagger):
         self.bos = self.eos + 1  # only ever an input
         self.reverse_input = reverse_input
         self.attention = attention
+        self.input_feeding = attention and input_feeding
         self.beam_size = beam_size
         self.constrain_length = constrain_length
         self.hidden = hidden
@@ -103,7 +108,7 @@ class Seq2SeqTagger(NeuralTagger):
         lstm_dropout = dropout if layers > 1 else 0.0
         self.encoder = nn.LSTM(self.embedding.output_dim, hidden, num_layers=layers, batch_first=True, dropout=lstm_dropout)
         self.tag_embedding = nn.Embedding(self.bos + 1, tag_dim)
-        decoder_input = tag_dim + (hidden if attention else 0)
+        decoder_input = tag_dim + (hidden if self.input_feeding else 0)
         self.decoder = nn.LSTM(decoder_input, hidden, num_layers=layers, batch_first=True, dropout=lstm_dropout)
         if attention:
             self.attention_score = nn.Linear(hidden, hidden, bias=False)
@@ -131,16 +136,19 @@ class Seq2SeqTagger(NeuralTagger):
     ) -> Tuple[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """One decoder step: previous tags (N,) -> output (N, H) and the new state; ``feed`` is the last output."""
         inputs = self.tag_embedding(previous)
-        if self.attention:
+        if self.input_feeding:
             inputs = torch.cat([inputs, feed], dim=-1)
         out, state = self.decoder(inputs.unsqueeze(1), state)
-        out = out.squeeze(1)  # (N, H)
         if self.attention:
-            scores = torch.einsum("nh,nth->nt", self.attention_score(out), memory)
-            weights = scores.masked_fill(~memory_mask, float("-inf")).softmax(-1)
-            context = torch.einsum("nt,nth->nh", weights, memory)
-            out = torch.tanh(self.attention_combine(torch.cat([context, out], dim=-1)))
-        return out, state
+            out = self.attend(out, memory, memory_mask)
+        return out.squeeze(1), state
+
+    def attend(self, out: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor) -> torch.Tensor:
+        """Attentional outputs for decoder outputs (N, S, H) over memory (N, T, H) with mask (N, T): (N, S, H)."""
+        scores = torch.einsum("nsh,nth->nst", self.attention_score(out), memory)
+        weights = scores.masked_fill(~memory_mask[:, None, :], float("-inf")).softmax(-1)
+        context = torch.einsum("nst,nth->nsh", weights, memory)
+        return torch.tanh(self.attention_combine(torch.cat([context, out], dim=-1)))
 
     def _memory(self, states: torch.Tensor, lengths: torch.Tensor):
         if not self.attention:
@@ -161,10 +169,12 @@ class Seq2SeqTagger(NeuralTagger):
         # an unannotated gold tag is fed back as <BOS>, the one input that says nothing about a tag
         fed = torch.where(gold >= 0, gold, torch.full_like(gold, self.bos))
         previous = torch.cat([torch.full((n, 1), self.bos, dtype=torch.long, device=gold.device), fed], dim=1)
-        if not self.attention:
+        if not self.input_feeding:
             # every input is known in advance, so the decoder runs as one LSTM call rather than T + 1 steps;
             # steps past a sentence's end only see their own padding and are ignored by the loss
             outputs, _ = self.decoder(self.tag_embedding(previous), final)
+            if self.attention:
+                outputs = self.attend(outputs, *self._memory(states, batch.lengths))
         else:
             # input feeding makes each step depend on the last output: step by step
             memory, mask = self._memory(states, batch.lengths)
@@ -250,7 +260,7 @@ class Seq2SeqTagger(NeuralTagger):
         memory, mask = self._memory(states, lengths)
         if self.attention:
             memory, mask = expand(memory), expand(mask)
-        feed = states.new_zeros(n * k, self.hidden) if self.attention else None
+        feed = states.new_zeros(n * k, self.hidden) if self.input_feeding else None
         scores = torch.full((n, k), float("-inf"), device=device)
         scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
         finished = torch.zeros(n, k, dtype=torch.bool, device=device)
@@ -283,7 +293,7 @@ class Seq2SeqTagger(NeuralTagger):
             finished = finished.gather(1, rows) | (tags == self.eos)
             flat = (rows + offsets).flatten()
             state = (state[0][:, flat], state[1][:, flat])
-            feed = out[flat] if self.attention else None
+            feed = out[flat] if self.input_feeding else None
             previous = tags.flatten()
             if bool(finished[:, 0].all()):
                 break
@@ -328,6 +338,7 @@ def build_seq2seq_tagger(
     dropout: float = 0.33,
     reverse_input: bool = True,
     attention: bool = False,
+    input_feeding: bool = False,
     beam_size: int = 4,
     constrain_length: bool = True,
 ) -> Callable[..., Seq2SeqTagger]:
@@ -344,6 +355,7 @@ def build_seq2seq_tagger(
         dropout=dropout,
         reverse_input=reverse_input,
         attention=attention,
+        input_feeding=input_feeding,
         beam_size=beam_size,
         constrain_length=constrain_length,
     )
