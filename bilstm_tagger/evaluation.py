@@ -7,12 +7,17 @@ With gold words (every word aligned to itself) the official ``conll18_ud_eval.py
   such as ``NumForm``, ``ExtPos`` or ``Typo`` are dropped from both sides before comparing;
 * AllTags: UPOS, XPOS and UFeats all matching.
 
-:func:`score` reproduces these and adds exact full-FEATS accuracy (``feats_exact``), accuracy on words seen vs
-unseen in training, and a per-UPOS precision/recall/F1/support table from scikit-learn. A word whose gold UPOS or
-XPOS is ``_`` (not annotated) is left out of that column's figure and AllTags; on fully annotated treebanks such
-as EWT this changes nothing, so the figures equal the official ones.
+* Lemmas: exact match of LEMMA (here only for systems that predict lemmas).
 
-The report is a plain dict (JSON-ready); its ``schema`` key names its version.
+:func:`score` reproduces these, each with a 95% bootstrap interval, and adds what people need to explain errors:
+exact full-FEATS accuracy (``feats_exact``), words seen vs unseen in training, accuracy by sentence length and by
+genre (the ``sent_id`` prefix), per-tag precision/recall/F1/support (scikit-learn), confusion matrices with the most
+frequent confusions and example words, and accuracy per universal feature. A word whose gold UPOS or XPOS is ``_``
+(not annotated) is left out of that column's figure and AllTags; on fully annotated treebanks such as EWT this
+changes nothing, so the figures equal the official ones.
+
+The report is a plain dict (JSON-ready); its ``schema`` key names its version and :data:`SCHEMA_FILE` describes
+it. :mod:`~bilstm_tagger.rendering` draws it for people; :mod:`~bilstm_tagger.comparison` sets several side by side.
 """
 
 from __future__ import annotations
