@@ -73,3 +73,16 @@ def test_training_on_gpu_loads_on_cpu(tiny_path, tmp_path):
     forms = [s.forms for s in read_conllu(tiny_path)]
     assert on_cpu.tag(forms) == on_gpu.tag(forms)
     assert torch.cuda.is_available()
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "report.md") as handle:
+            handle.write("x")
+        (tmp_path / "plain.md").write_text("x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == (tmp_path / "plain.md").stat().st_mode & 0o777 == 0o644
