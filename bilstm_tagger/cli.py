@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score every SYSTEM (a model directory or a predicted CoNLL-U file, optionally NAME=PATH) on "
         "GOLD: overall figures and per-tag F1 side by side, and McNemar's test for every pair.",
     )
-    compare.add_argument("systems", nargs="+", metavar="SYSTEM", help="[NAME=]PATH of a model directory or CoNLL-U file")
+    compare.add_argument(
+        "systems", nargs="+", metavar="SYSTEM", help="[NAME=]PATH of a model directory or CoNLL-U file"
+    )
     compare.add_argument("--gold", type=Path, required=True, help="gold CoNLL-U file")
     _report_args(compare)
     _device_args(compare, "cpu")
@@ -101,6 +103,10 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, help="report format (default: text on the terminal; for "
                         "--output, from its suffix: .json, .md, .html, .csv, else text)")
     parser.add_argument("--xpos", action="store_true", help="per-tag tables and confusions for XPOS too")
+
+
+def _tag_tables(args: argparse.Namespace) -> tuple:
+    return ("upos", "xpos") if args.xpos else ("upos",)
 
 
 SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".html": "html", ".htm": "html", ".csv": "csv"}
@@ -157,7 +163,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_file, evaluate_model
     from .serialization import load_model
 
-    tables = ("upos", "xpos") if args.xpos else ("upos",)
+    tables = _tag_tables(args)
     if args.pred is not None:
         train_forms = None
         if args.train is not None:
@@ -177,7 +183,8 @@ def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespa
     """Exactly one of MODEL TEST or --gold --pred (argparse cannot say "one of these pairs")."""
     positional = args.model is not None or args.test is not None
     files = args.gold is not None or args.pred is not None
-    if positional == files or (positional and args.test is None) or (files and (args.gold is None or args.pred is None)):
+    incomplete = (positional and args.test is None) or (files and (args.gold is None or args.pred is None))
+    if positional == files or incomplete:
         parser.error("evaluate takes MODEL TEST, or --gold GOLD --pred PRED")
     if args.train is not None and not files:
         parser.error("--train goes with --pred (a model knows its own training words)")
@@ -186,8 +193,8 @@ def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespa
 def run_compare(args: argparse.Namespace) -> int:
     from .comparison import compare_paths
 
-    tables = ("upos", "xpos") if args.xpos else ("upos",)
-    _write_report(compare_paths(args.gold, args.systems, device=_device(args.device), tag_tables=tables), args)
+    result = compare_paths(args.gold, args.systems, device=_device(args.device), tag_tables=_tag_tables(args))
+    _write_report(result, args)
     return 0
 
 

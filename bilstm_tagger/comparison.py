@@ -46,9 +46,11 @@ def compare(
     if len(systems) < 1:
         raise ValueError("nothing to compare")
     train_forms = train_forms or {}
-    reports = {name: score(gold, pred, train_forms=train_forms.get(name), tag_tables=tag_tables)
-               for name, pred in systems.items()}
     outcomes = {name: WordOutcomes(gold, pred) for name, pred in systems.items()}
+    reports = {
+        name: score(gold, pred, train_forms=train_forms.get(name), tag_tables=tag_tables, outcomes=outcomes[name])
+        for name, pred in systems.items()
+    }
     # what each system predicts at all: a metric it cannot get right is "n/a", not 0%, and is not tested
     targets = {
         name: [t for t in ("upos", "xpos", "feats", "lemma") if any(v is not None for s in pred for v in s.get(t, ()))]

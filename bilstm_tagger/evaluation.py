@@ -138,6 +138,7 @@ def score(
     *,
     train_forms: Optional[Iterable[str]] = None,
     tag_tables: Sequence[str] = ("upos",),
+    outcomes: Optional["WordOutcomes"] = None,
 ) -> dict:
     """Score predictions against gold sentences.
 
@@ -149,6 +150,7 @@ def score(
         train_forms: the forms seen in training; when given, the report splits words into seen and unseen.
         tag_tables: the tag columns (``upos``, ``xpos``) that get per-tag tables, confusion matrices and top
             confusions.
+        outcomes: ``WordOutcomes(gold, predicted)`` when the caller has it already (a comparison needs it too).
 
     Returns:
         A JSON-ready report (schema :data:`REPORT_SCHEMA`, documented in ``bilstm_tagger/schemas/``):
@@ -156,7 +158,7 @@ def score(
         ``seen``/``unseen`` when ``train_forms`` is given, ``by_length``, ``by_genre``, ``per_tag``,
         ``confusion``, ``top_confusions`` and ``per_feature``.
     """
-    outcomes = WordOutcomes(gold, predicted)
+    outcomes = outcomes if outcomes is not None else WordOutcomes(gold, predicted)
     n_words = len(outcomes.sentence)
     known = set(train_forms) if train_forms is not None else None
     is_known = np.zeros(n_words, dtype=bool)

@@ -145,7 +145,8 @@ def _report_document(report: dict, *, images: bool) -> Document:
             [r["tag"], _pct(r["precision"]), _pct(r["recall"]), _pct(r["f1"]), str(r["support"])] for r in rows
         ]))
         confusions = report["top_confusions"][column]
-        tables.append(Table(f"Most frequent {label} confusions", ["gold", "predicted", "count", "% of errors", "examples"], [
+        header = ["gold", "predicted", "count", "% of errors", "examples"]
+        tables.append(Table(f"Most frequent {label} confusions", header, [
             [c["gold"], c["predicted"], str(c["count"]), _pct(c["share_of_errors"]),
              "; ".join(f"{e['form']} ({e['sent_id'] or '-'})" for e in c["examples"])] for c in confusions
         ]))
@@ -205,10 +206,11 @@ def _comparison_document(comparison: dict, *, images: bool) -> Document:
 
     overall = [[METRICS[m]] + [cell(n, m) for n in systems] for m in metrics]
     if all("unseen" in reports[n] for n in systems):
-        overall.append(["UPOS, unseen words"] + [_pct(reports[n]["unseen"]["metrics"]["upos"]["accuracy"]) for n in systems])
+        unseen = [_pct(reports[n]["unseen"]["metrics"]["upos"]["accuracy"]) for n in systems]
+        overall.append(["UPOS, unseen words"] + unseen)
     tables = [Table("Overall (accuracy and 95% bootstrap interval)", ["metric"] + systems, overall)]
-    by_length = [[label] + [_pct({b["bucket"]: b for b in reports[n]["by_length"]}[label]["metrics"]["upos"]["accuracy"])
-                            for n in systems] for label, _, _ in LENGTH_BUCKETS]
+    buckets = {n: {b["bucket"]: b["metrics"]["upos"]["accuracy"] for b in reports[n]["by_length"]} for n in systems}
+    by_length = [[label] + [_pct(buckets[n][label]) for n in systems] for label, _, _ in LENGTH_BUCKETS]
     tables.append(Table("UPOS by sentence length (words)", ["length"] + systems, by_length))
     plots = []
     base = systems[0]
@@ -229,7 +231,8 @@ def _comparison_document(comparison: dict, *, images: bool) -> Document:
             plots.append((f"{label} F1 per tag and system", f1_bars(per_tag, title=f"{label} F1")))
     tables.append(Table(
         "Pairwise differences (McNemar's exact test)",
-        ["A", "B", "metric", "A − B", "only A right", "only B right", "p-value", f"significant (p < {comparison['alpha']})"],
+        ["A", "B", "metric", "A − B", "only A right", "only B right", "p-value",
+         f"significant (p < {comparison['alpha']})"],
         [[p["a"], p["b"], METRICS[p["metric"]], f"{p['difference']:+.2f}", str(p["only_a_right"]),
           str(p["only_b_right"]), _p_value(p["p_value"]), "yes" if p["significant"] else "no"]
          for p in comparison["pairs"]],

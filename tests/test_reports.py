@@ -208,7 +208,8 @@ def test_reports_cli_evaluate_argument_errors(gold_path, capsys):
 def test_reports_cli_compare_model_and_prediction_file(tiny_model, tiny_data, tmp_path, capsys):
     out = tmp_path / "compare.json"
     # the model against its own training data, and the gold file itself as a "prediction"
-    assert main(["compare", "--gold", str(tiny_data), f"tiny={tiny_model}", f"gold={tiny_data}", "--output", str(out)]) == 0
+    systems = [f"tiny={tiny_model}", f"gold={tiny_data}"]
+    assert main(["compare", "--gold", str(tiny_data), *systems, "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["systems"] == ["tiny", "gold"]
     assert result["reports"]["gold"]["metrics"]["upos"]["accuracy"] == 100.0

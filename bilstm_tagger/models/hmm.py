@@ -191,7 +191,8 @@ class HMM:
             row = self.suffix_log_emission.get((cap, form[len(form) - length:] if length else ""))
             if row is not None:
                 return row
-        return np.zeros(self.n_labels, dtype=np.float32)  # no statistics at all for this kind of word: let transitions decide
+        # no statistics at all for this kind of word: let transitions decide
+        return np.zeros(self.n_labels, dtype=np.float32)
 
     def viterbi(self, forms: Sequence[str]) -> List[int]:
         """The most probable tag ids for one sentence (empty for an empty sentence).
@@ -243,7 +244,9 @@ class HMM:
             "suffix_offsets": suffix_offsets,
             "suffix_capitalised": np.array([cap for cap, _ in suffixes], dtype=np.uint8),
             "suffix_log_emission": (
-                np.stack([self.suffix_log_emission[key] for key in suffixes]) if suffixes else np.zeros((0, n), np.float32)
+                np.stack([self.suffix_log_emission[key] for key in suffixes])
+                if suffixes
+                else np.zeros((0, n), np.float32)
             ),
         }
 

@@ -265,14 +265,13 @@ class Seq2SeqTagger(NeuralTagger):
         scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
         finished = torch.zeros(n, k, dtype=torch.bool, device=device)
         previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
-        only_eos = torch.full((vocab,), float("-inf"), device=device)
-        only_eos[self.eos] = 0.0
+        is_eos = torch.arange(vocab, device=device) == self.eos
+        only_eos = torch.full((vocab,), float("-inf"), device=device).masked_fill(is_eos, 0.0)
         offsets = (torch.arange(n, device=device) * k)[:, None]
         history: List[Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]] = []  # (rows, tags, others)
         for t in range(max_steps):
             out, state = self.step(previous, state, feed, memory, mask)
             log_probs = self.heads[self.primary](out).log_softmax(-1).view(n, k, vocab)
-            is_eos = torch.arange(vocab, device=device) == self.eos
             if self.constrain_length:
                 # before a sentence's last word <EOS> is impossible; from then on only <EOS> is
                 words_left = (t < lengths)[:, None, None]
