@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # range (torch>=2.1), so a user with another torch already installed keeps it (override: make TORCH=... ).
 TORCH ?= torch==2.13.0
 
-.PHONY: venv quickstart test bench-ewt bench-reports clean
+.PHONY: venv quickstart test bench-ewt bench-speed bench-reports clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,13 @@ test: venv
 
 bench-ewt: venv
 	$(BIN)/python bench/benchmark.py --config configs/bilstm.cfg --name bilstm --treebank en_ewt
+
+# our default EWT model, the HMMs and int8 against spaCy's tagger+morphologizer, in one run (trains spaCy's
+# pipeline first when bench/out/spacy-en_ewt/model-best is missing)
+bench-speed: venv
+	$(BIN)/python bench/speed.py --model bench/out/en_ewt-bilstm --hmm bench/out/en_ewt-hmm-trigram \
+		--fast bench/out/en_ewt-bilstm:int8 \
+		$(if $(wildcard bench/out/spacy-en_ewt/model-best),--spacy-model bench/out/spacy-en_ewt/model-best)
 
 bench-reports: venv
 	BIN=$(BIN) bash bench/reports.sh

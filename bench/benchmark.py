@@ -83,10 +83,11 @@ def time_pipe(
 def update_results(rows: list) -> list:
     existing = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else []
     keys = {(r["model"], r["treebank"], r["split"]) for r in rows}
-    kept = [r for r in existing if (r["model"], r["treebank"], r["split"]) not in keys]
+    # rows of another kind (bench/speed.py's "speed" rows) are kept as they are and not part of this table
+    kept = [r for r in existing if "kind" in r or (r["model"], r["treebank"], r["split"]) not in keys]
     merged = kept + rows
     atomic_write_text(RESULTS_JSON, json.dumps(merged, indent=2) + "\n")
-    return merged
+    return [r for r in merged if "kind" not in r]
 
 
 def render_table(rows: list) -> str:

@@ -23,18 +23,21 @@ class Batch:
     Attributes:
         words: (B, T) word ids, ``PAD_ID`` after each sentence's end.
         word_types: (B, T) index of each word's form in ``type_chars`` (0 for padding, masked downstream).
-        type_chars: (U, L) character ids of each distinct form, ``PAD_ID`` padded.
-        type_lengths: (U,) number of characters of each form.
+        type_chars: (U, L) character ids of each distinct form, ``PAD_ID`` padded (None with ``form_vectors``).
+        type_lengths: (U,) number of characters of each form (None with ``form_vectors``).
         lengths: (B,) number of words of each sentence.
         targets: per target, (B, T) label ids, ``IGNORE_INDEX`` for padding and unannotated words.
+        form_vectors: (U, F) per-form vectors already computed by the network's ``encode_forms`` (a
+            :class:`~bilstm_tagger.form_cache.FormCache` at inference), used instead of ``type_chars``.
     """
 
     words: torch.Tensor
     word_types: torch.Tensor
-    type_chars: torch.Tensor
-    type_lengths: torch.Tensor
+    type_chars: Optional[torch.Tensor]
+    type_lengths: Optional[torch.Tensor]
     lengths: torch.Tensor
     targets: Dict[str, torch.Tensor] = field(default_factory=dict)
+    form_vectors: Optional[torch.Tensor] = None
 
     @property
     def n_words(self) -> int:
@@ -44,10 +47,11 @@ class Batch:
         return Batch(
             words=self.words.to(device),
             word_types=self.word_types.to(device),
-            type_chars=self.type_chars.to(device),
+            type_chars=None if self.type_chars is None else self.type_chars.to(device),
             type_lengths=self.type_lengths,  # pack_padded_sequence wants lengths on the CPU
             lengths=self.lengths,
             targets={k: v.to(device) for k, v in self.targets.items()},
+            form_vectors=None if self.form_vectors is None else self.form_vectors.to(device),
         )
 
 

@@ -29,6 +29,13 @@ def _device_args(parser: argparse.ArgumentParser, default: Optional[str]) -> Non
     group.add_argument("--cuda", dest="device", action="store_const", const="cuda", help="same as --device cuda")
 
 
+def _precision_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16", "int8"], default="fp32",
+        help="float32 (default); bf16/fp16 autocast (GPUs; bf16 also on CPUs with AMX); int8 quantized (CPUs)",
+    )
+
+
 def _decoding_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beam-size", type=int, help="seq2seq models: beam width for decoding (1 = greedy)")
     parser.add_argument(
@@ -71,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--train", type=Path, help="with --pred: the training file, to split seen/unseen words")
     _report_args(evaluate)
     _device_args(evaluate, "cpu")
+    _precision_arg(evaluate)
     _decoding_args(evaluate)
 
     compare = commands.add_parser(
@@ -91,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", type=Path, help="CoNLL-U file to tag (its tag columns are replaced)")
     predict.add_argument("--output", "-o", type=Path, help="output file (default: standard output)")
     _device_args(predict, "cpu")
+    _precision_arg(predict)
     _decoding_args(predict)
     return parser
 
@@ -173,6 +182,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_file(args.gold, args.pred, train_forms=train_forms, tag_tables=tables)
     else:
         tagger = load_model(args.model, device=_device(args.device))
+        tagger.set_precision(args.precision)
         tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
         report = evaluate_model(tagger, args.test, tag_tables=tables)
     _write_report(report, args)
@@ -203,6 +213,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from .serialization import load_model
 
     tagger = load_model(args.model, device=_device(args.device))
+    tagger.set_precision(args.precision)
     tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
     words = predict_file(tagger, input_path=args.input, output_path=args.output)
     if args.output:

@@ -19,8 +19,15 @@ multiword token whole (French "du" = "de le", German "zum" = "zu dem") that toke
 Whitespace tokens are not shown to the model and get spaCy's own ``SPACE`` / ``_SP``.
 
 **Devices.** ``device = "auto"`` (the default) runs on the GPU when spaCy's ``prefer_gpu()``/``require_gpu()`` is
-active and torch sees CUDA, else on the CPU; ``"cpu"`` and ``"cuda"`` force one. Predictions come back to the CPU
-as Python strings, so no GPU array is ever stored on a Doc.
+active and torch sees CUDA, else on the CPU; ``"cpu"`` and ``"cuda"`` force one. ``precision = "int8"`` tags on
+the CPU with a dynamically quantized copy of the network; ``"bf16"`` or ``"fp16"`` under autocast (for GPUs; bf16
+also on CPUs with bf16 matrix units, such as Intel's AMX).
+The component takes strings from the Docs and gives label ids back to the CPU before writing them with
+``Doc.from_array``, so no cupy or torch GPU array ever reaches a Doc.
+
+**Speed.** Each form's character encoding (and the BiLSTM's first-layer input projection) is computed once and
+kept (:class:`~bilstm_tagger.form_cache.FormCache`), sentences are sorted by length into batches inside
+:meth:`pipe`, and labels are written as arrays of precomputed hashes, not token by token.
 """
 
 from __future__ import annotations
@@ -29,9 +36,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
+import numpy as np
 import srsly
 import torch
+from spacy.attrs import IS_SPACE, MORPH, POS, TAG
 from spacy.language import Language
+from spacy.parts_of_speech import IDS as POS_IDS
 from spacy.pipeline import Pipe
 from spacy.pipeline.morphologizer import morphologizer_score
 from spacy.pipeline.tagger import tagger_score
@@ -41,10 +51,13 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from .errors import ModelDirError
-from .serialization import PARTS, META_FILE, load_model, save_model
+from .serialization import LABELS_FILE, META_FILE, PARTS, load_model, save_model
 from .tagger import Tagger
 
-DEFAULT_CONFIG = {"model": None, "device": "auto", "batch_size": 256}
+DEFAULT_CONFIG = {"model": None, "device": "auto", "batch_size": 256, "precision": "fp32"}
+#: Doc attribute written for each target
+ATTRIBUTES = {"upos": POS, "xpos": TAG, "feats": MORPH}
+SPACE_POS = POS_IDS["SPACE"]
 
 
 def _torch_device(setting: str) -> torch.device:
@@ -69,31 +82,58 @@ class BiLSTMTaggerComponent(Pipe):
             when the pipeline is loaded with ``spacy.load``, which restores the model from the pipeline's own copy.
         device: "auto", "cpu", "cuda" or "cuda:N".
         batch_size: documents per batch in :meth:`pipe`.
+        precision: "fp32", "int8", "bf16" or "fp16" (see the module docstring).
+
+    The model is read when first needed, so ``spacy.load``, which restores it from the pipeline's own copy,
+    reads it once.
     """
 
     def __init__(
-        self, vocab: Vocab, name: str = "bilstm_tagger", *, model: Optional[str], device: str, batch_size: int
+        self,
+        vocab: Vocab,
+        name: str = "bilstm_tagger",
+        *,
+        model: Optional[str],
+        device: str,
+        batch_size: int,
+        precision: str = "fp32",
     ) -> None:
         self.vocab = vocab
         self.name = name
         self.model_path = model
         self.device_setting = device
         self.batch_size = batch_size
-        self.tagger: Optional[Tagger] = None
-        if model is not None and Path(model).exists():
-            self.tagger = load_model(model, device="cpu")
+        self.precision = precision
+        self._tagger: Optional[Tagger] = None
+        self._hashes: Dict[str, np.ndarray] = {}
+
+    @property
+    def tagger(self) -> Optional[Tagger]:
+        """The model, read from ``model`` on first use; None when there is none."""
+        if self._tagger is None and self.model_path is not None and Path(self.model_path).exists():
+            self._set_tagger(load_model(self.model_path, device="cpu"))
+        return self._tagger
+
+    def _set_tagger(self, tagger: Tagger) -> None:
+        tagger.set_precision(self.precision)
+        self._tagger = tagger
+        # hashes of every label as stored on a token; filled at the first set_annotations
+        self._hashes = {}
 
     @property
     def labels(self) -> tuple:
         """The UPOS labels (spaCy reads this while loading, so it is empty rather than an error without a model)."""
-        if self.tagger is None:
-            return ()
-        return tuple(self.tagger.vocabs.labels.get("upos", ()))
+        return tuple(self.label_data.get("upos", ()))
 
     @property
     def label_data(self) -> Dict[str, List[str]]:
-        """Every target's labels."""
-        return {} if self.tagger is None else dict(self.tagger.vocabs.labels)
+        """Every target's labels (read from the model directory's labels.json until the model is loaded, since
+        spaCy asks for them while ``spacy.load`` is still restoring the pipeline's own copy)."""
+        if self._tagger is not None:
+            return dict(self._tagger.vocabs.labels)
+        if self.model_path is not None and (Path(self.model_path) / LABELS_FILE).is_file():
+            return srsly.read_json(Path(self.model_path) / LABELS_FILE)
+        return {}
 
     def _require_tagger(self) -> Tagger:
         if self.tagger is None:
@@ -123,32 +163,60 @@ class BiLSTMTaggerComponent(Pipe):
                 error_handler(self.name, self, docs, exc)
             yield from docs
 
-    def predict(self, docs: List[Doc]) -> List[Dict[str, List[str]]]:
-        """Tags for the non-whitespace tokens of each Doc: target -> one label per such token."""
+    def predict(self, docs: List[Doc]) -> List[Dict[str, List[int]]]:
+        """Label ids for the non-whitespace tokens of each Doc: target -> one id per such token (-1: untagged)."""
         tagger = self._require_tagger()
         sentences = [[t.text for t in doc if not t.is_space] for doc in docs]
-        return tagger.tag(sentences)
+        return tagger.tag_ids(sentences)
 
-    def set_annotations(self, docs: List[Doc], tags: List[Dict[str, List[str]]]) -> None:
-        """Write predicted UPOS to ``pos_``, XPOS to ``tag_`` and FEATS to ``morph``."""
-        for doc, doc_tags in zip(docs, tags):
-            upos = doc_tags.get("upos")
-            xpos = doc_tags.get("xpos")
-            feats = doc_tags.get("feats")
-            i = 0
-            for token in doc:
-                if token.is_space:
-                    token.pos_ = "SPACE"
-                    token.tag_ = "_SP"
-                    continue
-                # None: a word the model left untagged (unconstrained seq2seq decoding); leave it unset
-                if upos is not None and upos[i] is not None:
-                    token.pos_ = upos[i]
-                if xpos is not None and xpos[i] is not None:
-                    token.tag_ = xpos[i]
-                if feats is not None and feats[i] is not None:
-                    token.set_morph(None if feats[i] == "_" else feats[i])
-                i += 1
+    def _label_hashes(self) -> Dict[str, np.ndarray]:
+        """Per target, the value a token stores for each label id (POS enum, TAG and MORPH string hashes)."""
+        if not self._hashes:
+            for target, labels in self.tagger.vocabs.labels.items():
+                if target == "upos":
+                    values = [POS_IDS.get(label, 0) for label in labels]
+                elif target == "xpos":
+                    values = [self.vocab.strings.add(label) for label in labels]
+                else:
+                    values = [self.vocab.morphology.add("" if label == "_" else label) for label in labels]
+                self._hashes[target] = np.array(values, dtype=np.uint64)
+        return self._hashes
+
+    def set_annotations(self, docs: List[Doc], tag_ids: List[Dict[str, List[int]]]) -> None:
+        """Write predicted UPOS to ``pos``, XPOS to ``tag`` and FEATS to ``morph`` (whitespace tokens get spaCy's
+        ``SPACE`` / ``_SP``; a word left untagged keeps what it had)."""
+        hashes = self._label_hashes()
+        targets = [target for target in ATTRIBUTES if target in hashes]
+        if not targets or not docs:
+            return
+        attrs = [ATTRIBUTES[target] for target in targets]
+        # every Doc's labels at once: (words in the batch, targets) ids, then token values by table lookup
+        ids = np.array([[k for d in tag_ids for k in d[target]] for target in targets], dtype=np.int64).T
+        values = np.stack([hashes[t][ids[:, j]] for j, t in enumerate(targets)], axis=1).reshape(-1, len(targets))
+        untagged = bool((ids < 0).any())
+        start = 0
+        for doc, doc_ids in zip(docs, tag_ids):
+            n = len(doc_ids[targets[0]])
+            if n == len(doc) and not untagged:  # no whitespace token, every word tagged: write the rows as they are
+                if n:
+                    doc.from_array(attrs, values[start : start + n])
+            elif len(doc):
+                self._set_with_spaces(doc, attrs, targets, ids[start : start + n], values[start : start + n])
+            start += n
+
+    def _set_with_spaces(self, doc: Doc, attrs, targets, ids: np.ndarray, values: np.ndarray) -> None:
+        """set_annotations for a Doc with whitespace tokens or untagged words: keep what those tokens have."""
+        space = {"upos": SPACE_POS, "xpos": self.vocab.strings.add("_SP")}
+        current = doc.to_array(attrs).reshape(len(doc), len(attrs))
+        words = doc.to_array([IS_SPACE]).reshape(len(doc)) == 0
+        word_values = current[words]
+        tagged = ids >= 0
+        word_values[tagged] = values[tagged]
+        current[words] = word_values
+        for column, target in enumerate(targets):
+            if target in space:
+                current[~words, column] = space[target]
+        doc.from_array(attrs, current)
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
         """spaCy-style scores: ``pos_acc``, ``tag_acc``, ``morph_acc`` and per-feature morph scores."""
@@ -167,7 +235,7 @@ class BiLSTMTaggerComponent(Pipe):
         save_model(path, config=tagger.config, vocabs=tagger.vocabs, network=tagger.network, meta=meta)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "BiLSTMTaggerComponent":
-        self.tagger = load_model(path, device="cpu")
+        self._set_tagger(load_model(path, device="cpu"))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
@@ -190,9 +258,14 @@ class BiLSTMTaggerComponent(Pipe):
     default_score_weights={"pos_acc": 0.4, "tag_acc": 0.3, "morph_acc": 0.3},
 )
 def make_bilstm_tagger(
-    nlp: Language, name: str, model: Optional[str], device: str, batch_size: int
+    nlp: Language, name: str, model: Optional[str], device: str, batch_size: int, precision: str
 ) -> BiLSTMTaggerComponent:
     """spaCy factory for the ``bilstm_tagger`` component (see :class:`BiLSTMTaggerComponent`)."""
     return BiLSTMTaggerComponent(
-        nlp.vocab, name, model=str(model) if model is not None else None, device=device, batch_size=batch_size
+        nlp.vocab,
+        name,
+        model=str(model) if model is not None else None,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
     )

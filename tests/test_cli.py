@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-
 from bilstm_tagger.cli import main
 
 from .conftest import CONFIGS, OVERFIT_OVERRIDES
@@ -78,6 +77,18 @@ def test_cli_predict_to_stdout_equals_file_output(tiny_model, tiny_data, tmp_pat
     capsys.readouterr()
     assert main(["predict", str(tiny_model), str(tiny_data)]) == 0
     assert capsys.readouterr().out == (tmp_path / "out.conllu").read_text(encoding="utf-8")
+
+
+def test_cli_predict_precisions_give_the_fp32_tags(tiny_model, tiny_data, tmp_path, capsys):
+    """--precision bf16 (autocast) and int8 (quantized) keep the memorised tiny set's tags; an unknown one is
+    refused."""
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(tmp_path / "fp32.conllu")]) == 0
+    for precision in ("bf16", "int8"):
+        out = tmp_path / f"{precision}.conllu"
+        assert main(["predict", str(tiny_model), str(tiny_data), "--precision", precision, "-o", str(out)]) == 0
+        assert out.read_text() == (tmp_path / "fp32.conllu").read_text()
+    assert main(["predict", str(tiny_model), str(tiny_data), "--precision", "int4"]) == 2
+    assert "invalid choice: 'int4'" in capsys.readouterr().err
 
 
 def test_cli_bad_conllu_gives_file_and_line(tiny_model, tmp_path, capsys):

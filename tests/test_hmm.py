@@ -22,7 +22,8 @@ def _pairs(sentences):
 @pytest.fixture
 def fitted(tiny_path):
     sentences = read_conllu(tiny_path)
-    return {k: HMM(n_labels=len(LABELS), order=k).fit(_pairs(sentences)) for k in (1, 2)}, sentences
+    # unknown_beam 0: exact Viterbi, which the brute-force test checks
+    return {k: HMM(n_labels=len(LABELS), order=k, unknown_beam=0).fit(_pairs(sentences)) for k in (1, 2, 3)}, sentences
 
 
 def _sequence_score(hmm: HMM, forms, tags) -> float:
@@ -36,7 +37,7 @@ def _sequence_score(hmm: HMM, forms, tags) -> float:
     return total + table[tuple(history) + (hmm.start,)]
 
 
-@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("order", [1, 2, 3])
 def test_hmm_viterbi_equals_brute_force(fitted, order):
     models, _ = fitted
     hmm = models[order]
@@ -46,6 +47,23 @@ def test_hmm_viterbi_equals_brute_force(fitted, order):
         key=lambda tags: _sequence_score(hmm, forms, tags),
     )
     assert hmm.viterbi(forms) == list(best)
+
+
+def test_hmm_unknown_beam_prunes_only_unknown_words(fitted):
+    models, _ = fitted
+    hmm = models[2]
+    pruned = HMM(n_labels=hmm.n_labels, order=2, unknown_beam=1.0)
+    pruned.load_state_dict(hmm.state_dict())
+    for form in ["unseenword", "Dogs", "like", "."]:
+        scores = hmm.emission_scores(form)
+        exact, _, _ = hmm.allowed_tags(form)
+        kept, kept_scores, _ = pruned.allowed_tags(form)
+        if hmm._is_known(form):
+            assert kept.tolist() == exact.tolist()
+        else:
+            assert set(kept.tolist()) == {t for t in exact.tolist() if scores[t] >= scores.max() - 1.0}
+            assert len(kept) < len(exact)
+        assert kept_scores.tolist() == scores[kept].tolist()
 
 
 def test_hmm_tags_training_data(fitted):

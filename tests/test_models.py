@@ -13,6 +13,8 @@ import torch
 
 from bilstm_tagger import load_config, load_model, read_conllu, save_model, train
 from bilstm_tagger.batching import make_batch
+from bilstm_tagger.form_cache import FormCache
+from bilstm_tagger.models import BiLSTMTagger
 from bilstm_tagger.serialization import build_network
 from bilstm_tagger.vocab import Vocabularies
 
@@ -88,6 +90,55 @@ def test_model_batch_equals_one_at_a_time(trained):
     alone = [tagger.tag([f])[0] for f in forms]
     tiny_batches = tagger.tag(forms, batch_words=1)
     assert together == alone == tiny_batches
+
+
+def test_model_form_cache_gives_the_plain_forward_results(trained):
+    """Tagging through a FormCache (also one too small to hold a batch's forms, so it keeps starting over) gives
+    the labels of the plain forward pass; for the BiLSTM the step-by-step recurrence from cached projections gives
+    nn.LSTM's logits."""
+    tagger = load_model(trained[0])
+    network = tagger.network
+    if not isinstance(network, torch.nn.Module):
+        pytest.skip("the HMM has no form cache")
+    forms = [s.forms for s in read_conllu(trained[1])] + [["Unseenword", "zzz", "."], ["The", "The", "the"]]
+    cpu = torch.device("cpu")
+    with torch.inference_mode():
+        plain_batch = make_batch(forms, tagger.vocabs)
+        expected = network.predict(plain_batch)
+        # one sentence per batch; the small cache must start over between sentences
+        smallest = max(len(set(f)) for f in forms)
+        for capacity in (10_000, smallest):
+            network.configure_inference(cpu, "fp32")
+            cache = FormCache(vocabs=tagger.vocabs, network=network, device=cpu, capacity=capacity)
+            for _ in range(2):  # the second pass finds forms in the cache
+                for row, sentence in enumerate(forms):
+                    got = network.predict(cache.make_batch([sentence]))
+                    assert len(cache) <= capacity
+                    for target in expected:
+                        n = len(sentence)
+                        assert got[target][0, :n].tolist() == expected[target][row, :n].tolist()
+        if isinstance(network, BiLSTMTagger):
+            assert network.cache_projections
+            plain = network(plain_batch)
+            cached = network(FormCache(vocabs=tagger.vocabs, network=network, device=cpu).make_batch(forms))
+            mask = torch.arange(plain_batch.words.shape[1]) < plain_batch.lengths[:, None]
+            for target in plain:
+                torch.testing.assert_close(cached[target][mask], plain[target][mask], rtol=1e-4, atol=1e-5)
+
+
+def test_model_int8_tags_like_float32_and_saves_float32(trained, tmp_path):
+    """precision int8 tags the memorised tiny set as float32 does, with a quantized copy: the network the
+    Tagger saves keeps its float32 weights."""
+    tagger = load_model(trained[0])
+    if not isinstance(tagger.network, torch.nn.Module):
+        pytest.skip("the HMM has no precision")
+    forms = [s.forms for s in read_conllu(trained[1])]
+    expected = tagger.tag(forms)
+    tagger.set_precision("int8")
+    assert tagger.runtime is not tagger.network
+    assert any("quantized" in type(m).__module__ for m in tagger.runtime.modules())
+    assert tagger.tag(forms) == expected
+    assert all(p.dtype == torch.float32 for p in tagger.network.parameters())
 
 
 def test_model_empty_inputs(trained):

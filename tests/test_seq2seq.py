@@ -7,7 +7,8 @@ import torch
 
 from bilstm_tagger import read_conllu
 from bilstm_tagger.batching import make_batch
-from bilstm_tagger.models.seq2seq import MISSING, Seq2SeqTagger, reverse_padded
+from bilstm_tagger.models.base import reverse_padded
+from bilstm_tagger.models.seq2seq import MISSING, Seq2SeqTagger
 from bilstm_tagger.vocab import Vocabularies
 
 SENTENCES = [["I", "like", "cats", "."], ["Dogs", "bark"], ["The", "cat", "sleeps", "loudly", "."], ["x"]]

@@ -137,3 +137,57 @@ def test_spacy_component_every_model_kind(config_name, overrides, tiny_path, tmp
     assert [t.pos_ for t in nlp(Doc(nlp.vocab, words=words))] == load_model(tmp_path / "model").tag([words])[0]["upos"]
     nlp.to_disk(tmp_path / "pipeline")
     assert [_tags(doc) for doc in spacy.load(tmp_path / "pipeline").pipe(texts)] == expected
+
+
+def test_spacy_component_reads_its_model_once_on_spacy_load(nlp, tmp_path, monkeypatch):
+    """spacy.load restores the model from the pipeline's copy only: the factory's path is not read as well."""
+    import bilstm_tagger.spacy_component as component
+
+    nlp.to_disk(tmp_path / "pipeline")
+    calls = []
+    original = component.load_model
+    monkeypatch.setattr(component, "load_model", lambda path, **kw: calls.append(str(path)) or original(path, **kw))
+    loaded = spacy.load(tmp_path / "pipeline")
+    loaded("I like cats")
+    assert len(calls) == 1 and calls[0].startswith(str(tmp_path / "pipeline"))
+
+
+def test_spacy_component_keeps_tags_it_did_not_predict(tiny_path, tmp_path):
+    """A model without XPOS leaves token.tag_ as it was; predicted attributes are overwritten."""
+    from .conftest import train_tiny
+
+    model = train_tiny(tmp_path / "upos-only", tiny_path, **{"training.targets": ["upos"]})
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(model)})
+    doc = Doc(nlp.vocab, words=["I", "like", "cats"], tags=["X1", "X2", "X3"], pos=["X", "X", "X"])
+    nlp(doc)
+    assert [t.tag_ for t in doc] == ["X1", "X2", "X3"]
+    assert [t.pos_ for t in doc] == load_model(model).tag([["I", "like", "cats"]])[0]["upos"]
+
+
+@pytest.mark.gpu
+def test_spacy_component_on_gpu_gives_cpu_tags(tiny_model, tiny_data):
+    """With spacy.require_gpu() the component runs on CUDA (in fp32 and under bf16 autocast), stores plain
+    strings on the Docs, and tags as on the CPU."""
+    import numpy
+    import torch
+
+    sentences = [s.forms for s in read_conllu(tiny_data)] + [["I", "do", "n't", "like", "dogs", "."]]
+    cpu = spacy.blank("en")
+    cpu.add_pipe("bilstm_tagger", config={"model": str(tiny_model), "device": "cpu"})
+    expected = [_tags(doc) for doc in cpu.pipe(Doc(cpu.vocab, words=w) for w in sentences)]
+    spacy.require_gpu()
+    try:
+        for precision in ("fp32", "bf16"):
+            nlp = spacy.blank("en")
+            nlp.add_pipe("bilstm_tagger", config={"model": str(tiny_model), "precision": precision})
+            docs = list(nlp.pipe(Doc(nlp.vocab, words=w) for w in sentences))
+            assert nlp.get_pipe("bilstm_tagger").tagger.device.type == "cuda"
+            assert [_tags(doc) for doc in docs] == expected
+            # nothing of the GPU's is left on a Doc: its tensor is still spaCy's (empty) numpy array
+            assert all(isinstance(doc.tensor, numpy.ndarray) for doc in docs)
+        assert torch.cuda.is_available()
+    finally:
+        from thinc.api import NumpyOps, set_current_ops
+
+        set_current_ops(NumpyOps())

@@ -1,7 +1,9 @@
 """Word representations shared by the neural families: a word embedding beside a character-level encoder.
 
 The character encoder runs over the batch's distinct forms (``Batch.type_chars``) and its output is gathered back
-to every token, so a frequent word's characters are encoded once per batch.
+to every token, so a frequent word's characters are encoded once per batch; at inference a
+:class:`~bilstm_tagger.form_cache.FormCache` hands over representations it keeps across batches
+(``Batch.form_vectors``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,13 @@ class WordCharEmbedding(nn.Module):
         mask = (type_chars == PAD_ID).unsqueeze(1)
         return features.masked_fill(mask, float("-inf")).amax(dim=-1)
 
+    def encode_forms(self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
+        """Representations of distinct forms: (U,) word ids, (U, L) char ids, (U,) lengths -> (U, output_dim)."""
+        return torch.cat([self.word_embedding(word_ids), self.encode_types(type_chars, type_lengths)], dim=-1)
+
     def forward(self, batch: Batch) -> torch.Tensor:
-        """(B, T) words -> (B, T, output_dim)."""
+        """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`), a gather."""
+        if batch.form_vectors is not None:
+            return batch.form_vectors[batch.word_types]
         types = self.encode_types(batch.type_chars, batch.type_lengths)
         return torch.cat([self.word_embedding(batch.words), types[batch.word_types]], dim=-1)

@@ -6,7 +6,10 @@
 * Emissions: relative frequencies P(w | t) for training forms; for an unknown form, TnT's suffix model: P(t | the
   form's last m characters) by successive abstraction over suffix lengths m..0, built from rare training words,
   with separate models for capitalised and other forms, turned into P(w | t) by Bayes' rule.
-* Decoding: exact Viterbi in log space over states of the last k tags.
+* Decoding: Viterbi in log space over states of the last k tags, exact but for one pruning: an unknown word's
+  tags whose suffix-model score is more than ``unknown_beam`` nats below its best are not considered (TnT prunes
+  with a beam too). At 10 nats EWT dev is unchanged to the hundredth and tagging is about 1.8x faster, since runs
+  of unknown words no longer make blocks of 100 x 100 x 100 tag triples.
 
 :class:`HMMTagger` tags several targets either with one HMM per target or (``joint``, the default) with one HMM
 whose tags are the combinations of the targets' labels seen in training, such as ``AUX|VBZ``: the finer tags make
@@ -44,14 +47,16 @@ class HMM:
         n_labels: the number of tags (ids 0..n_labels-1).
         order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
         suffix_length: m, the longest suffix the unknown-word model uses.
+        unknown_beam: an unknown word only considers tags scoring at most this many nats below its best (0: all).
     """
 
-    def __init__(self, *, n_labels: int, order: int = 2, suffix_length: int = 4) -> None:
+    def __init__(self, *, n_labels: int, order: int = 2, suffix_length: int = 4, unknown_beam: float = 10.0) -> None:
         if order < 1:
             raise ValueError(f"order must be at least 1, not {order}")
         self.n_labels = n_labels
         self.order = order
         self.suffix_length = suffix_length
+        self.unknown_beam = unknown_beam
         n = n_labels
         self.start = n  # the padding tag before a sentence
         self.lambdas = np.zeros(order + 1)
@@ -60,6 +65,7 @@ class HMM:
         self.log_emission: Dict[str, np.ndarray] = {}
         self.suffix_log_emission: Dict[Tuple[bool, str], np.ndarray] = {}
         self.tag_log_prior = np.zeros(n)
+        self._allowed: Dict[str, Tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # allowed_tags() memo
 
     # -- training ------------------------------------------------------------------------------------------------
 
@@ -119,6 +125,7 @@ class HMM:
         with np.errstate(divide="ignore"):
             self.tag_log_prior = np.log(prior).astype(np.float32)
         self.log_emission = {}
+        self._allowed = {}
         for form, counts in word_tag.items():
             row = np.full(n, -np.inf, dtype=np.float32)
             for tag, c in counts.items():
@@ -178,12 +185,19 @@ class HMM:
 
     # -- decoding ------------------------------------------------------------------------------------------------
 
-    def emission_scores(self, form: str) -> np.ndarray:
-        """log P(form | t) up to a per-word constant, for every tag: (n_labels,)."""
+    def _known_emission(self, form: str) -> Optional[np.ndarray]:
         known = self.log_emission.get(form)
         if known is None and form[:1].isupper():
             # a capitalised form unseen as such ("Kindly" opening a sentence) is usually its lower-case word
             known = self.log_emission.get(form.lower())
+        return known
+
+    def _is_known(self, form: str) -> bool:
+        return self._known_emission(form) is not None
+
+    def emission_scores(self, form: str) -> np.ndarray:
+        """log P(form | t) up to a per-word constant, for every tag: (n_labels,)."""
+        known = self._known_emission(form)
         if known is not None:
             return known
         cap = _is_capitalised(form)
@@ -194,30 +208,61 @@ class HMM:
         # no statistics at all for this kind of word: let transitions decide
         return np.zeros(self.n_labels, dtype=np.float32)
 
+    def allowed_tags(self, form: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The tags ``form`` can have (finite emission score), their scores, and the tags times (n + 1) (their
+        contribution to a transition-table row number): three (n_allowed,) arrays.
+
+        Memoised per form (the memo is emptied at 200,000 forms), so a known form costs one dict lookup.
+        """
+        cached = self._allowed.get(form)
+        if cached is None:
+            emission = self.emission_scores(form)
+            if self.unknown_beam > 0 and not self._is_known(form):
+                allowed = np.flatnonzero(emission >= emission.max() - self.unknown_beam)
+            else:
+                allowed = np.flatnonzero(np.isfinite(emission))
+            cached = (allowed, emission[allowed], allowed * (self.n_labels + 1))
+            if len(self._allowed) >= 200_000:
+                self._allowed.clear()
+            self._allowed[form] = cached
+        return cached
+
     def viterbi(self, forms: Sequence[str]) -> List[int]:
         """The most probable tag ids for one sentence (empty for an empty sentence).
 
-        Exact, and cheap because a tag whose emission probability for a word is zero cannot be on the best
-        path: each position only considers the tags its word allows (one to three for most known words), so the
+        Exact (up to ``unknown_beam``, see the module docstring), and cheap because a tag whose emission
+        probability for a word is zero cannot be on the best path: each position only considers the tags its word allows (one to three for most known words), so the
         score of the last k positions is a dense block over those tags rather than over all (n + 1) ** k states.
+        Each block cell also knows its row of the flat transition table (the base-(n + 1) number of its k tags).
         """
         if not forms:
             return []
-        k = self.order
-        transition = self.log_transition.reshape((self.n_labels + 1,) * (k + 1))
-        active = [np.array([self.start])] * k  # the tags each of the last k positions allows
-        score = np.zeros((1,) * k, dtype=transition.dtype)  # over active[0] x ... x active[-1]
+        k, width = self.order, self.n_labels + 1
+        transition = self.log_transition  # (width ** k, width)
+        shift = width ** (k - 1)
+        start_row = sum(self.start * width**j for j in range(k))
+        rows = np.full((1,) * k, start_row, dtype=np.int64)  # transition row of each cell of the score block
+        score = np.zeros((1,) * k, dtype=transition.dtype)  # over the tags allowed at the last k positions
         history = []  # per word: its allowed tags, and back-pointers into the tags allowed k words before it
+        scaled = None  # the previous word's allowed tags times width
         for form in forms:
-            emission = self.emission_scores(form)
-            allowed = np.flatnonzero(np.isfinite(emission))
-            candidates = score[..., None] + transition[np.ix_(*active, allowed)]  # (|A_{i-k}|, ..., |A_i|)
+            allowed, emission, next_scaled = self.allowed_tags(form)
+            candidates = transition[rows[..., None], allowed]  # (|A_{i-k}|, ..., |A_{i-1}|, |A_i|)
+            candidates += score[..., None]
             back = candidates.argmax(axis=0)
-            score = np.take_along_axis(candidates, back[None], axis=0)[0] + emission[allowed]
-            active = active[1:] + [allowed]
+            score = candidates.max(axis=0)
+            score += emission
+            # the new cells' rows: drop the oldest tag from the row number, append the new one (for a trigram
+            # what remains is the previous word's tag)
+            if k == 1:
+                rows = allowed
+            else:
+                rest = scaled if k == 2 and scaled is not None else (rows[0] % shift) * width
+                rows = np.add.outer(rest, allowed)
+            scaled = next_scaled
             history.append((allowed, back))
-        final = score + transition[np.ix_(*active, [self.start])][..., 0]
-        state = list(np.unravel_index(int(np.argmax(final)), final.shape))  # indices into the last k active sets
+        final = score + transition[rows, self.start]
+        state = list(np.unravel_index(int(np.argmax(final)), final.shape))  # indices into the last k allowed sets
         tags = []
         for allowed, back in reversed(history):
             tags.append(int(allowed[state[-1]]))
@@ -263,6 +308,7 @@ class HMM:
         self.tag_log_prior = state["tag_log_prior"]
         forms = decode_strings(state["form_codes"], state["form_offsets"])
         self.log_emission = dict(zip(forms, state["log_emission"]))
+        self._allowed = {}
         suffixes = decode_strings(state["suffix_codes"], state["suffix_offsets"])
         capitalised = [bool(c) for c in state["suffix_capitalised"]]
         self.suffix_log_emission = dict(zip(zip(capitalised, suffixes), state["suffix_log_emission"]))
@@ -292,6 +338,7 @@ class HMMTagger:
         n_labels: number of labels per trained target.
         order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
         suffix_length: m, the longest suffix the unknown-word model uses.
+        unknown_beam: an unknown word only considers tags scoring at most this many nats below its best (0: all).
         joint: one HMM over the combinations of all targets' labels (a word's targets are then predicted
             together and consistently) instead of one HMM per target.
     """
@@ -304,18 +351,22 @@ class HMMTagger:
         n_labels: Dict[str, int],
         order: int = 2,
         suffix_length: int = 4,
+        unknown_beam: float = 10.0,
         joint: bool = True,
     ) -> None:
         self.n_labels = dict(n_labels)
         self.order = order
         self.suffix_length = suffix_length
+        self.unknown_beam = unknown_beam
         self.joint = joint
         # joint: row i holds each target's label id for joint tag i; made by fit() or load_state_dict()
         self.combinations = np.zeros((0, len(n_labels)), dtype=np.int32)
         self.hmms: Dict[str, HMM] = {} if joint else {target: self._hmm(n) for target, n in n_labels.items()}
 
     def _hmm(self, n_labels: int) -> HMM:
-        return HMM(n_labels=n_labels, order=self.order, suffix_length=self.suffix_length)
+        return HMM(
+            n_labels=n_labels, order=self.order, suffix_length=self.suffix_length, unknown_beam=self.unknown_beam
+        )
 
     def fit(self, sentences: Sequence, labels: Dict[str, List[str]]) -> "HMMTagger":
         """Count the training sentences (corpus.Sentence objects); ``labels`` gives each target's label order.
@@ -374,6 +425,10 @@ class HMMTagger:
 
 
 @registry.architectures("bilstm_tagger.HMM.v1")
-def build_hmm_tagger(*, order: int = 2, suffix_length: int = 4, joint: bool = True) -> Callable[..., HMMTagger]:
+def build_hmm_tagger(
+    *, order: int = 2, suffix_length: int = 4, unknown_beam: float = 10.0, joint: bool = True
+) -> Callable[..., HMMTagger]:
     """Config builder for :class:`HMMTagger`."""
-    return functools.partial(HMMTagger, order=order, suffix_length=suffix_length, joint=joint)
+    return functools.partial(
+        HMMTagger, order=order, suffix_length=suffix_length, unknown_beam=unknown_beam, joint=joint
+    )

@@ -28,20 +28,11 @@ from torch.nn import functional as F
 from ..batching import Batch
 from ..registry import registry
 from ..vocab import IGNORE_INDEX
-from .base import NeuralTagger, run_packed
+from .base import NeuralTagger, reverse_padded, run_packed
 from .embedding import WordCharEmbedding
 
 #: Id written for a word that unconstrained decoding left without a tag.
 MISSING = -1
-
-
-def reverse_padded(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence's first ``length`` steps: (B, T, ...) -> (B, T, ...), padding stays at the end."""
-    steps = torch.arange(inputs.shape[1], device=inputs.device)
-    lengths = lengths.to(inputs.device)
-    index = (lengths[:, None] - 1 - steps[None, :]).clamp(min=0)
-    index = torch.where(steps[None, :] < lengths[:, None], index, steps[None, :])
-    return inputs.gather(1, index.view(*index.shape, *([1] * (inputs.dim() - 2))).expand_as(inputs))
 
 
 class Seq2SeqTagger(NeuralTagger):

@@ -1,0 +1,119 @@
+"""Inference-time memory of every word form seen: what the network computes from the form alone, computed once.
+
+Tagging spends much of a word+char model's time in the character encoder, in the first layer's input projection,
+and in Python code that looks words up; all depend only on the form and on frozen weights. :class:`FormCache` keeps,
+per form, one row of a table: the network's ``encode_forms`` output (the word representation, or for the BiLSTM its
+first layer's input projections). A batch of sentences then needs one dict lookup per token, one ``encode_forms``
+call for the forms not seen before, and a gather. Results are those of :func:`~bilstm_tagger.batching.make_batch`
+(which encodes each of a batch's distinct forms once), up to floating-point rounding.
+
+A cache belongs to one set of weights on one device: :class:`~bilstm_tagger.tagger.Tagger` makes a new one whenever
+it moves the network, and training builds a fresh one for each dev evaluation.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from .batching import Batch
+from .vocab import PAD_ID, UNK_ID, Vocabularies, word_key
+
+#: Forms kept before the cache starts again from empty: 20,000 rows of 1,024 floats (a BiLSTM of hidden 128) are
+#: 80 MB; EWT's test set has about 5,400 distinct forms.
+DEFAULT_CAPACITY = 20_000
+
+
+class FormCache:
+    """Per-form vectors of one network.
+
+    Args:
+        vocabs: the model's vocabularies (word and character ids).
+        network: a :class:`~bilstm_tagger.models.base.NeuralTagger` (in eval mode).
+        device: where the network runs; the table lives there.
+        capacity: forms kept; when a batch would overflow it, the cache is emptied first (a batch's own forms are
+            always kept, however many).
+    """
+
+    def __init__(self, *, vocabs: Vocabularies, network, device: torch.device, capacity: int = DEFAULT_CAPACITY):
+        self.vocabs = vocabs
+        self.network = network
+        self.device = device
+        self.capacity = capacity
+        self.clear()
+
+    @torch.inference_mode()
+    def clear(self) -> None:
+        # Row 0 is padding: zeros that padded positions gather and the model masks.
+        self.rows: Dict[str, int] = {}
+        self.size = 1
+        self.table = torch.zeros((1, self.network.form_vector_dim), device=self.device)
+
+    def _reserve(self, size: int) -> None:
+        """Grow the table to at least ``size`` rows, doubling (up to the capacity), so that appending is amortised
+        O(1) per form."""
+        if size <= len(self.table):
+            return
+        rows = max(size, min(2 * len(self.table), self.capacity + 1))
+        table = torch.zeros((rows, self.table.shape[1]), dtype=self.table.dtype, device=self.device)
+        table[: self.size] = self.table[: self.size]
+        self.table = table
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _add(self, forms: List[str]) -> None:
+        """Encode new forms and append them to the table."""
+        word_index = self.vocabs.words.index
+        char_index = self.vocabs.chars.index
+        max_chars = max(len(f) for f in forms)
+        # built on the CPU, whatever torch's default device, then moved
+        cpu = torch.device("cpu")
+        chars = torch.full((len(forms), max_chars), PAD_ID, dtype=torch.long, device=cpu)
+        for j, form in enumerate(forms):
+            chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
+        lengths = torch.tensor([len(f) for f in forms], dtype=torch.long, device=cpu)
+        word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device=cpu)
+        encoded = self.network.encode_forms(word_ids.to(self.device), chars.to(self.device), lengths)  # (U, F)
+        start, end = self.size, self.size + len(forms)
+        self._reserve(end)
+        self.table[start:end] = encoded
+        self.rows.update(zip(forms, range(start, end)))
+        self.size = end
+
+    @torch.inference_mode()
+    def make_batch(self, sentences: Sequence[Sequence[str]]) -> Batch:
+        """A batch whose words point into this cache's table (``Batch.form_vectors``); encodes unseen forms.
+
+        Args:
+            sentences: each sentence's word forms (at least one word each).
+        """
+        flat = [form for forms in sentences for form in forms]
+        rows = self.rows
+        new = [form for form in dict.fromkeys(flat) if form not in rows]
+        if new:
+            if len(rows) + len(new) > self.capacity:
+                self.clear()
+                rows = self.rows
+                new = list(dict.fromkeys(flat))
+            self._add(new)
+        # Scatter the flat row numbers into a padded (B, T) array. numpy on the CPU, with computed positions: a
+        # boolean-mask assignment in torch cost more than the GPU's whole forward pass (H100 profile, RESULTS.md).
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        max_len = int(lengths.max())
+        starts = np.repeat(np.arange(len(sentences)) * max_len - (np.cumsum(lengths) - lengths), lengths)
+        padded = np.zeros(len(sentences) * max_len, dtype=np.int64)
+        padded[np.arange(len(flat)) + starts] = np.fromiter(map(rows.__getitem__, flat), dtype=np.int64, count=len(flat))
+        word_types = torch.from_numpy(padded.reshape(len(sentences), max_len)).to(self.device)
+        lengths = torch.from_numpy(lengths)
+        # ``words`` is only a placeholder of the right shape: the vectors already hold the word embeddings
+        return Batch(
+            words=word_types,
+            word_types=word_types,
+            type_chars=None,
+            type_lengths=None,
+            lengths=lengths,
+            form_vectors=self.table,
+        )
