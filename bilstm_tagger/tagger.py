@@ -78,8 +78,7 @@ class Tagger:
                 if self.device.type != "cpu":
                     raise BilstmTaggerError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
                 self.runtime = self.network.quantized()
-            self.runtime.configure_inference(self.device, self.precision)
-            self.cache = FormCache(vocabs=self.vocabs, network=self.runtime, device=self.device)
+            self.cache = self.runtime.new_form_cache(self.vocabs, self.device, self.precision)
 
     def set_precision(self, precision: str) -> None:
         """Tag in "fp32", under autocast in "bf16" or "fp16", or with an "int8" quantized copy (see the class)."""

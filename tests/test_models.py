@@ -93,7 +93,7 @@ def test_model_batch_equals_one_at_a_time(trained):
 
 
 def test_model_form_cache_gives_the_plain_forward_results(trained):
-    """Tagging through a FormCache (also one too small to hold a batch's forms, so it keeps starting over) gives
+    """Tagging through a FormCache (also one so small that it starts over between sentences) gives
     the labels of the plain forward pass; for the BiLSTM the step-by-step recurrence from cached projections gives
     nn.LSTM's logits."""
     tagger = load_model(trained[0])

@@ -76,6 +76,11 @@ class NeuralTagger(nn.Module):
     def configure_inference(self, device: torch.device, precision: str) -> None:
         """Choose the inference path for ``device`` and ``precision`` (before a form cache is made for them)."""
 
+    def new_form_cache(self, vocabs: Vocabularies, device: torch.device, precision: str) -> FormCache:
+        """An empty :class:`~bilstm_tagger.form_cache.FormCache` for tagging on ``device`` in ``precision``."""
+        self.configure_inference(device, precision)
+        return FormCache(vocabs=vocabs, network=self, device=device)
+
     @property
     def form_vector_dim(self) -> int:
         """Width of :meth:`encode_forms`' output."""
@@ -117,8 +122,8 @@ class NeuralTagger(nn.Module):
 
         Args:
             cache: per-form vectors kept across calls (a fresh one when None: forms repeated across this call's
-                batches are still encoded once). It must belong to these weights, and to a
-                :meth:`configure_inference` for this device and precision.
+                batches are still encoded once). It must come from :meth:`new_form_cache` for these weights, this
+                device and this precision.
             precision: "fp32", or "bf16"/"fp16" to run under ``torch.autocast`` (meant for GPUs).
         """
         if precision not in PRECISIONS:
@@ -126,8 +131,7 @@ class NeuralTagger(nn.Module):
         results: List[Dict[str, List[int]]] = [{} for _ in sentences]
         self.eval()
         if cache is None:
-            self.configure_inference(device, precision)
-            cache = FormCache(vocabs=vocabs, network=self, device=device)
+            cache = self.new_form_cache(vocabs, device, precision)
         dtype = PRECISIONS[precision]
         autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
         with torch.inference_mode(), autocast:
