@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -92,13 +92,7 @@ def make_batch(
             types.append(type_index.setdefault(form, len(type_index)))
         words[i, : len(forms)] = torch.tensor(ids, dtype=torch.long)
         word_types[i, : len(forms)] = torch.tensor(types, dtype=torch.long)
-    type_forms = list(type_index)
-    max_chars = max((len(f) for f in type_forms), default=1)
-    type_chars = torch.full((len(type_forms), max_chars), PAD_ID, dtype=torch.long)
-    char_index = vocabs.chars.index
-    for j, form in enumerate(type_forms):
-        type_chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
-    type_lengths = torch.tensor([len(f) for f in type_forms], dtype=torch.long)
+    type_chars, type_lengths = char_ids(list(type_index), vocabs)
     targets = {}
     if labels is not None:
         for target, label_list in vocabs.labels.items():
@@ -111,6 +105,16 @@ def make_batch(
                 )
             targets[target] = tensor
     return Batch(words, word_types, type_chars, type_lengths, lengths, targets)
+
+
+def char_ids(forms: Sequence[str], vocabs: Vocabularies) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Character ids of forms, (U, L) ``PAD_ID`` padded, and their lengths, (U,); both on the CPU."""
+    cpu = torch.device("cpu")  # whatever torch's default device
+    chars = torch.full((len(forms), max((len(f) for f in forms), default=1)), PAD_ID, dtype=torch.long, device=cpu)
+    char_index = vocabs.chars.index
+    for j, form in enumerate(forms):
+        chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
+    return chars, torch.tensor([len(f) for f in forms], dtype=torch.long, device=cpu)
 
 
 def length_batches(

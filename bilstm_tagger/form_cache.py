@@ -18,8 +18,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from .batching import Batch
-from .vocab import PAD_ID, UNK_ID, Vocabularies, word_key
+from .batching import Batch, char_ids
+from .vocab import UNK_ID, Vocabularies, word_key
 
 #: Forms kept before the cache starts again from empty: 20,000 rows of 1,024 floats (a BiLSTM of hidden 128) are
 #: 80 MB; EWT's test set has about 5,400 distinct forms.
@@ -67,15 +67,8 @@ class FormCache:
     def _add(self, forms: List[str]) -> None:
         """Encode new forms and append them to the table."""
         word_index = self.vocabs.words.index
-        char_index = self.vocabs.chars.index
-        max_chars = max(len(f) for f in forms)
-        # built on the CPU, whatever torch's default device, then moved
-        cpu = torch.device("cpu")
-        chars = torch.full((len(forms), max_chars), PAD_ID, dtype=torch.long, device=cpu)
-        for j, form in enumerate(forms):
-            chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
-        lengths = torch.tensor([len(f) for f in forms], dtype=torch.long, device=cpu)
-        word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device=cpu)
+        word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device="cpu")
+        chars, lengths = char_ids(forms, self.vocabs)
         encoded = self.network.encode_forms(word_ids.to(self.device), chars.to(self.device), lengths)  # (U, F)
         start, end = self.size, self.size + len(forms)
         self._reserve(end)

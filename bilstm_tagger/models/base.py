@@ -124,7 +124,8 @@ class NeuralTagger(nn.Module):
             cache: per-form vectors kept across calls (a fresh one when None: forms repeated across this call's
                 batches are still encoded once). It must come from :meth:`new_form_cache` for these weights, this
                 device and this precision.
-            precision: "fp32", or "bf16"/"fp16" to run under ``torch.autocast`` (meant for GPUs).
+            precision: "bf16"/"fp16" run under ``torch.autocast``; "fp32" and "int8" do not (for int8 the
+                :class:`~bilstm_tagger.tagger.Tagger` calls this on its :meth:`quantized` copy).
         """
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
