@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bilstm_tagger.atomic_write import atomic_write_text  # noqa: E402
+from bilstm_tagger.files import atomic_write_text  # noqa: E402
 
 RESULTS_JSON = ROOT / "bench" / "results.json"
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
@@ -63,9 +63,8 @@ def time_pipe(
     torch.set_num_threads(threads)
     nlp = spacy.blank("en")
     start = time.perf_counter()
-    pipe = nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "device": "cpu"})
+    nlp.add_pipe("bilstm_tagger", config={"model": str(model_dir), "device": "cpu", "beam_size": beam_size})
     load_seconds = time.perf_counter() - start
-    pipe.tagger.set_decoding(beam_size=beam_size)
     sentences = read_conllu(test_path)
     n_words = sum(len(s) for s in sentences)
     runs = []
@@ -155,8 +154,9 @@ def main(argv=None) -> int:
         print("$", shlex.join(train_cmd), flush=True)
         subprocess.run([str(Path(sys.executable).parent / "bilstm-tagger"), *train_cmd[1:]], check=True, cwd=ROOT)
 
-    from bilstm_tagger import load_model
-    from bilstm_tagger.evaluation import accuracies, evaluate_model
+    from bilstm_tagger import InferenceOptions, load_model
+    from bilstm_tagger.evaluation.scoring import accuracies
+    from bilstm_tagger.inference.prediction import evaluate_model
 
     log = [json.loads(line) for line in (model_dir / "train_log.jsonl").read_text().splitlines() if line.strip()]
     tagger = load_model(model_dir)
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
     rows = []
     for beam_size in args.beam_sizes or [None]:
         name = args.name if beam_size is None else f"{args.name}-beam{beam_size}"
-        tagger.set_decoding(beam_size=beam_size)
+        tagger = tagger.with_options(beam_size=beam_size)
         speed_1 = time_pipe(model_dir, files["test"], threads=1, repeats=args.repeats, beam_size=beam_size)
         speed_2 = time_pipe(model_dir, files["test"], threads=2, repeats=args.repeats, beam_size=beam_size)
         for split in ("dev", "test"):

@@ -9,9 +9,10 @@ For each model directory and option it tags EWT dev and test through the library
 form cache warm: the median of 5 passes after a warm-up) and scores UPOS / XPOS / UFeats. Options:
 
 - ``fp32``: the shipped CPU path (first-layer projections cached per form, step-by-step recurrence);
-- ``fp32 nn.LSTM``: the same weights through ``nn.LSTM`` (the path GPUs and autocast take);
+- ``fp32 nn.LSTM``: the same weights through ``nn.LSTM`` (the path GPUs and autocast take; ``cached_projections =
+  false``);
 - ``bf16``: ``precision = "bf16"`` (autocast; fast on CPUs with bf16 matrix units such as AMX, slow elsewhere);
-- ``int8``: ``torch.ao.quantization.quantize_dynamic`` of the LSTM and linear layers (not shipped: see RESULTS.md).
+- ``int8``: ``precision = "int8"``, ``torch.ao.quantization.quantize_dynamic`` of the LSTM and linear layers.
 
 Prints a Markdown table; chooses nothing (choose on dev).
 """
@@ -28,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bilstm_tagger import load_model, read_conllu  # noqa: E402
+from bilstm_tagger import InferenceOptions, load_model, read_conllu  # noqa: E402
 
 UD = ROOT.parent / "shared" / "ud" / "en_ewt"
 
@@ -57,24 +58,17 @@ def words_per_second(tagger, sentences, repeats: int = 5) -> float:
     return statistics.median(runs)
 
 
-def without_projection_cache(tagger):
-    """Keep ``nn.LSTM`` on the CPU: the form cache then holds word representations only."""
-    tagger.network.cache_projections = False
-    tagger.network.configure_inference = lambda device, precision: None
-    return tagger.to(tagger.device)
+OPTIONS = {
+    "fp32": InferenceOptions(),
+    "fp32 nn.LSTM": InferenceOptions(cached_projections=False),
+    "bf16": InferenceOptions(precision="bf16"),
+    "int8": InferenceOptions(precision="int8"),
+}
 
 
 def options(model_dir: Path):
-    yield "fp32", load_model(model_dir)
-    yield "fp32 nn.LSTM", without_projection_cache(load_model(model_dir))
-    fast = load_model(model_dir)
-    fast.set_precision("bf16")
-    yield "bf16", fast
-    quantized = load_model(model_dir)
-    quantized.network = torch.ao.quantization.quantize_dynamic(
-        quantized.network, {torch.nn.LSTM, torch.nn.Linear}, dtype=torch.qint8
-    )
-    yield "int8", without_projection_cache(quantized)
+    for name, settings in OPTIONS.items():
+        yield name, load_model(model_dir, settings)
 
 
 def main(argv=None) -> int:

@@ -66,7 +66,7 @@ def gold_docs(nlp, sentences):
 def accuracy(docs, sentences) -> dict:
     """UPOS / XPOS / UFeats accuracy of what the pipeline wrote on the Docs, scored as `bilstm-tagger evaluate`
     scores (the CoNLL 2018 evaluator's definitions)."""
-    from bilstm_tagger.evaluation import score
+    from bilstm_tagger.evaluation.scoring import score
 
     predicted = [
         {"upos": [t.pos_ for t in doc], "xpos": [t.tag_ for t in doc], "feats": [str(t.morph) or "_" for t in doc]}
@@ -176,16 +176,16 @@ def gpu(args) -> dict:
     import spacy
     import torch
 
-    from bilstm_tagger import load_model, read_conllu
+    from bilstm_tagger import InferenceOptions, load_model, read_conllu
 
     sentences = read_conllu(args.test)
     forms = [s.forms for s in sentences] * args.copies
     n_words = sum(len(f) for f in forms)
     result = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "n_words": n_words,
               "copies": args.copies, "library": [], "pipe": []}
-    tagger = load_model(args.model, device="cuda")
+    loaded = load_model(args.model, InferenceOptions(device="cuda"))
     for precision in ("fp32", "bf16", "fp16"):
-        tagger.set_precision(precision)
+        tagger = loaded.with_options(precision=precision)
         try:
             tagger.tag_ids(forms[:10], batch_words=4096)
         except Exception as exc:  # a precision this GPU or torch build lacks: say so, measure the others
@@ -208,7 +208,7 @@ def gpu(args) -> dict:
         # where a big-batch pass spends its time, host and device, for the next person tuning this
         from torch.profiler import ProfilerActivity, profile
 
-        tagger.set_precision("fp32")
+        tagger = loaded
         tagger.tag_ids(forms[: len(sentences)], batch_words=131072)
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             tagger.tag_ids(forms, batch_words=131072)
@@ -327,7 +327,7 @@ def render(rows: list) -> str:
 
 
 def record(rows: list, command: str) -> None:
-    from bilstm_tagger.atomic_write import atomic_write_text
+    from bilstm_tagger.files import atomic_write_text
 
     for row in rows:
         row["command"] = command

@@ -3,7 +3,10 @@ calls.
 
 ``main(argv)`` returns the exit status instead of exiting, so tests call it in-process. Every
 :class:`~bilstm_tagger.errors.BilstmTaggerError` becomes one ``bilstm-tagger: error: ...`` line on stderr and exit
-status 1; argument mistakes exit with 2, as argparse does.
+status 1; argument mistakes exit with 2, as argparse does. ``train``'s flags are config overrides (``--train`` is
+``--paths.train``, ``--seed`` is ``--system.seed``, ...); ``evaluate``, ``compare`` and ``predict`` turn theirs into
+one :class:`~bilstm_tagger.inference.options.InferenceOptions`. Libraries are imported by the command that needs
+them, so ``--help`` and ``evaluate --gold --pred`` never load torch.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from . import __version__
-from .atomic_write import atomic_write_text
 from .errors import BilstmTaggerError, ConfigError
+from .files import atomic_write_text
+from .inference.options import PRECISIONS, InferenceOptions
+from .version import __version__
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -31,8 +35,8 @@ def _device_args(parser: argparse.ArgumentParser, default: Optional[str]) -> Non
 
 def _precision_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--precision", choices=["fp32", "bf16", "fp16", "int8"], default="fp32",
-        help="float32 (default); bf16/fp16 autocast (GPUs; bf16 also on CPUs with AMX); int8 quantized (CPUs)",
+        "--precision", choices=list(PRECISIONS), default="fp32",
+        help="; ".join(f"{name}: {what}" for name, what in PRECISIONS.items()) + " (default: fp32)",
     )
 
 
@@ -105,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _report_args(parser: argparse.ArgumentParser) -> None:
-    from .rendering import FORMATS
+    from .evaluation.rendering import FORMATS
 
     parser.add_argument("--output", "-o", type=Path, action="append",
                         help="write the report here; repeat for several files (format: --format, else the suffix)")
@@ -123,7 +127,7 @@ SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".html": "html", ".htm": "
 
 def _write_report(data: dict, args: argparse.Namespace) -> None:
     """Print the terminal rendering (or --format, without --output) and write each --output in its format."""
-    from .rendering import render
+    from .evaluation.rendering import render
 
     color = sys.stdout.isatty() and "NO_COLOR" not in os.environ
     if not args.output:
@@ -147,19 +151,21 @@ def _parse_overrides(extra: Sequence[str]) -> dict:
     return parse_config_overrides(list(extra), env_var=None)
 
 
-def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
-    from .training import load_config, train
+#: train's flags, and the config setting each one overrides
+TRAIN_FLAGS = {"train": "paths.train", "dev": "paths.dev", "seed": "system.seed", "device": "system.device"}
 
-    config = load_config(args.config, overrides=_parse_overrides(extra))
-    result = train(
-        config,
-        output_dir=args.output,
-        train_path=args.train,
-        dev_path=args.dev,
-        seed=args.seed,
-        device=args.device,
-        progress=not args.quiet,
-    )
+
+def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
+    from .training.config import load_config
+    from .training.loop import train
+
+    overrides = _parse_overrides(extra)
+    for flag, setting in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[setting] = str(value) if isinstance(value, Path) else value
+    config = load_config(args.config, overrides=overrides)
+    result = train(config, output_dir=args.output, progress=not args.quiet)
     dev = " ".join(f"{k}={v:.2f}" for k, v in result.best_dev.items() if v is not None)
     print(
         f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
@@ -168,12 +174,21 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
     return 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_file, evaluate_model
-    from .serialization import load_model
+def _inference_options(args: argparse.Namespace) -> InferenceOptions:
+    """The command's inference flags, checked once here."""
+    return InferenceOptions(
+        device=args.device,
+        precision=getattr(args, "precision", "fp32"),
+        beam_size=getattr(args, "beam_size", None),
+        constrain_length=getattr(args, "constrain_length", None),
+    )
 
+
+def run_evaluate(args: argparse.Namespace) -> int:
     tables = _tag_tables(args)
     if args.pred is not None:
+        from .evaluation.scoring import evaluate_file
+
         train_forms = None
         if args.train is not None:
             from .corpus import iter_conllu
@@ -181,10 +196,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
             train_forms = {w.form for sentence in iter_conllu(args.train) for w in sentence.words}
         report = evaluate_file(args.gold, args.pred, train_forms=train_forms, tag_tables=tables)
     else:
-        tagger = load_model(args.model, device=_device(args.device))
-        tagger.set_precision(args.precision)
-        tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
-        report = evaluate_model(tagger, args.test, tag_tables=tables)
+        from .inference.prediction import evaluate_model
+        from .inference.tagger import load_model
+
+        report = evaluate_model(load_model(args.model, _inference_options(args)), args.test, tag_tables=tables)
     _write_report(report, args)
     return 0
 
@@ -201,30 +216,26 @@ def _check_evaluate_args(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from .comparison import compare_paths
+    import functools
 
-    result = compare_paths(args.gold, args.systems, device=_device(args.device), tag_tables=_tag_tables(args))
+    from .evaluation.comparison import compare_paths
+    from .inference.prediction import tag_gold
+
+    tag_model = functools.partial(tag_gold, options=_inference_options(args))
+    result = compare_paths(args.gold, args.systems, tag_model=tag_model, tag_tables=_tag_tables(args))
     _write_report(result, args)
     return 0
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .prediction import predict_file
-    from .serialization import load_model
+    from .inference.prediction import predict_file
+    from .inference.tagger import load_model
 
-    tagger = load_model(args.model, device=_device(args.device))
-    tagger.set_precision(args.precision)
-    tagger.set_decoding(beam_size=args.beam_size, constrain_length=args.constrain_length)
+    tagger = load_model(args.model, _inference_options(args))
     words = predict_file(tagger, input_path=args.input, output_path=args.output)
     if args.output:
         print(f"tagged {words} words into {args.output}", file=sys.stderr)
     return 0
-
-
-def _device(setting: str):
-    from .device import resolve_device
-
-    return resolve_device(setting)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

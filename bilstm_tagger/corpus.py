@@ -4,11 +4,8 @@ A :class:`Sentence` is its syntactic words (integer IDs) with form, lemma, UPOS,
 ranges (``3-4``), empty nodes (``5.1``) and comments are kept as raw lines so that a file can be written back with
 only the tag columns changed, byte for byte, but they are never tagged.
 
-What ``_`` means follows the UD guidelines:
-
-* in UPOS and XPOS it means "not annotated": the word is left out of that target's loss and metric (``None`` here);
-* in FEATS it is the empty feature set, a real annotation (punctuation, most prepositions), so it is kept as the
-  string ``"_"``. A treebank with no features at all (every FEATS ``_``) simply trains no UFeats head.
+What ``_`` means in each tag column is set by :mod:`~bilstm_tagger.targets` (UD's guidelines: "not
+annotated" in UPOS and XPOS, read as ``None``; the empty feature set in FEATS, kept as ``"_"``).
 
 Files are read as a stream (:func:`iter_conllu`); :func:`read_conllu` is the eager wrapper, as in ``conllu``'s
 ``parse``/``parse_incr``. IDs and comments are parsed with the ``conllu`` package; the checks that give each error
@@ -24,21 +21,22 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Union
 from conllu.exceptions import ParseException
 from conllu.parser import parse_comment_line, parse_id_value
 
-from .atomic_write import atomic_open
 from .errors import CorpusError
+from .files import atomic_open
+from .targets import TARGETS
 
 #: The 17 universal POS tags of UD v2.
 UPOS_TAGS = frozenset(
     "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 )
-#: The CoNLL-U columns a tagger writes, with their 0-based column index.
-TAG_COLUMNS = {"upos": 3, "xpos": 4, "feats": 5}
 N_COLUMNS = 10
 
 
 @dataclass
 class Word:
-    """One syntactic word. ``upos``/``xpos`` are None where the column is ``_``; ``feats`` keeps ``_``."""
+    """One syntactic word; each target's attribute holds its column as :meth:`Target.read
+    <bilstm_tagger.targets.Target.read>` reads it (``upos``/``xpos`` None where the column is ``_``; ``feats`` keeps
+    ``_``)."""
 
     id: int
     form: str
@@ -79,12 +77,12 @@ class Sentence:
         """The sentence as CoNLL-U text, with some tag columns replaced.
 
         Args:
-            tags: maps a column name (``"upos"``, ``"xpos"``, ``"feats"``) to one string per word; columns not
-                named keep their original value. Every other byte of the sentence is unchanged.
+            tags: maps a target name (a key of :data:`~bilstm_tagger.targets.TARGETS`) to one string per word
+                (``_`` for an empty or None value); columns not named keep their original value. Every other byte of the sentence is unchanged.
         """
         lines = list(self.lines)
         for column, values in (tags or {}).items():
-            index = TAG_COLUMNS[column]
+            index = TARGETS[column].column
             if len(values) != len(self.words):
                 raise ValueError(f"{len(values)} {column} values for a sentence of {len(self.words)} words")
             for line_index, value in zip(self.word_lines, values):
@@ -169,21 +167,13 @@ class _SentenceBuilder:
         else:
             if token_id != expected:
                 self.fail(number, f"word ID {raw_id} out of sequence: expected {expected}")
-            upos = cells[3]
+            upos = cells[TARGETS["upos"].column]
             if upos != "_" and upos not in UPOS_TAGS:
                 self.fail(number, f"UPOS {upos!r} is not one of the 17 UD tags ({', '.join(sorted(UPOS_TAGS))})")
             if not cells[1]:
                 self.fail(number, "empty FORM column")
-            self.words.append(
-                Word(
-                    id=token_id,
-                    form=cells[1],
-                    lemma=cells[2],
-                    upos=None if upos == "_" else upos,
-                    xpos=None if cells[4] == "_" else cells[4],
-                    feats=cells[5] or "_",
-                )
-            )
+            tags = {target.name: target.read(cells[target.column]) for target in TARGETS.values()}
+            self.words.append(Word(id=token_id, form=cells[1], lemma=cells[2], **tags))
             self.word_lines.append(len(self.lines))
         self.lines.append(line)
 
@@ -258,7 +248,10 @@ def sentences_from_forms(forms: Sequence[Sequence[str]]) -> List[Sentence]:
         lines = [f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)] + ["\n"]
         sentences.append(
             Sentence(
-                words=[Word(i, form, "_", None, None, "_") for i, form in enumerate(words, start=1)],
+                words=[
+                    Word(i, form, "_", **{target.name: target.read("_") for target in TARGETS.values()})
+                    for i, form in enumerate(words, start=1)
+                ],
                 lines=lines,
                 word_lines=list(range(len(words))),
             )

@@ -5,35 +5,35 @@ A model directory holds::
     config.cfg         the resolved training config (confection), [model] naming the architecture
     vocab.json         word and character vocabularies with counts, and every training form
     labels.json        the label list of each trained target
-    model.safetensors  the weights
+    model.safetensors  the weights, as the model's named arrays (:meth:`TaggerModel.to_arrays
+                       <bilstm_tagger.models.base.TaggerModel.to_arrays>`)
     meta.json          versions, training files with sha256, best dev scores, date, and the sha256 of each part
 
 Each file is written atomically and ``meta.json`` last, so a directory whose parts do not match the checksums in
-its ``meta.json`` was interrupted or tampered with, and loading says so. Nothing is ever unpickled.
+its ``meta.json`` was interrupted or tampered with, and loading says so. Nothing is ever unpickled, and nothing
+here needs torch: the arrays are numpy's.
 """
 
 from __future__ import annotations
 
 import datetime
-import hashlib
+import importlib.metadata
 import json
 import platform
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Union
 
 import numpy as np
-import torch
 from confection import Config
 from safetensors import SafetensorError
-from safetensors.numpy import load as load_numpy
-from safetensors.numpy import save as save_numpy
-from safetensors.torch import load as load_torch
-from safetensors.torch import save as save_torch
+from safetensors.numpy import load as load_arrays
+from safetensors.numpy import save as save_arrays
 
-from .atomic_write import atomic_write_bytes, atomic_write_text
 from .errors import ModelDirError
-from .registry import registry
-from .tagger import Tagger, TaggerModel
+from .files import atomic_write_bytes, atomic_write_text, sha256_file
+from .models.base import TaggerModel, build_model
+from .version import __version__
 from .vocab import Vocabularies
 
 FORMAT_VERSION = 1
@@ -43,39 +43,40 @@ LABELS_FILE = "labels.json"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 PARTS = (CONFIG_FILE, VOCAB_FILE, LABELS_FILE, WEIGHTS_FILE)
+#: meta.json entries that save_model writes itself (the rest is what the caller passes)
+WRITTEN_META = ("format_version", "architecture", "versions", "created", "parts")
 
 
-def sha256_file(path: Union[str, Path]) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass
+class TrainedModel:
+    """What a model directory holds, in memory.
 
+    Attributes:
+        config: the resolved training config the model was built from.
+        vocabs: vocabularies and label sets.
+        model: the model of any family, with its trained weights.
+        meta: the directory's ``meta.json`` (empty for a model not yet saved).
+    """
 
-def build_network(config: Config, vocabs: Vocabularies) -> TaggerModel:
-    """Build an untrained model from a config's ``[model]`` section and the vocabularies' sizes."""
-    from . import models  # noqa: F401  (registers the architectures)
-
-    resolved = registry.resolve({"model": config["model"]}, validate=True)
-    return resolved["model"](
-        n_words=len(vocabs.words),
-        n_chars=len(vocabs.chars),
-        n_labels={target: len(labels) for target, labels in vocabs.labels.items()},
-    )
+    config: Config
+    vocabs: Vocabularies
+    model: TaggerModel
+    meta: dict = field(default_factory=dict)
 
 
 def library_versions() -> Dict[str, str]:
-    """Versions recorded in ``meta.json``."""
-    import spacy
+    """Versions recorded in ``meta.json`` (read from the installed packages' metadata, importing nothing)."""
 
-    from . import __version__
+    def installed(name: str) -> Optional[str]:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return None
 
     return {
         "bilstm_tagger": __version__,
-        "torch": torch.__version__,
-        "spacy": spacy.__version__,
+        "torch": installed("torch"),
+        "spacy": installed("spacy"),
         "python": platform.python_version(),
     }
 
@@ -85,7 +86,7 @@ def save_model(
     *,
     config: Config,
     vocabs: Vocabularies,
-    network: TaggerModel,
+    model: TaggerModel,
     meta: Optional[dict] = None,
 ) -> Path:
     """Write a model directory (created if needed); see the module docstring for its files.
@@ -94,15 +95,13 @@ def save_model(
         directory: where to write.
         config: the resolved training config.
         vocabs: vocabularies and labels.
-        network: the trained model (any device; torch weights are saved from the CPU).
-        meta: extra entries for ``meta.json`` (training files, dev scores, ...).
+        model: the trained model (torch weights may be on any device).
+        meta: extra entries for ``meta.json`` (training files, dev scores, ...); entries this function writes
+            itself (:data:`WRITTEN_META`) are replaced.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if isinstance(network, torch.nn.Module):
-        weights = save_torch({k: v.detach().to("cpu").contiguous() for k, v in network.state_dict().items()})
-    else:  # the numpy HMM
-        weights = save_numpy({k: np.ascontiguousarray(v) for k, v in network.state_dict().items()})
+    weights = save_arrays({name: np.ascontiguousarray(array) for name, array in model.to_arrays().items()})
     vocab_data = vocabs.to_dict()
     labels = vocab_data.pop("labels")
     atomic_write_text(directory / CONFIG_FILE, config.to_str())
@@ -114,7 +113,7 @@ def save_model(
         "architecture": config["model"].get("@architectures"),
         "versions": library_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **(meta or {}),
+        **{key: value for key, value in (meta or {}).items() if key not in WRITTEN_META},
         "parts": {name: sha256_file(directory / name) for name in PARTS},
     }
     atomic_write_text(directory / META_FILE, json.dumps(full_meta, ensure_ascii=False, indent=2) + "\n")
@@ -126,6 +125,11 @@ def _read_json(directory: Path, name: str) -> dict:
         return json.loads((directory / name).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelDirError(f"{directory / name}: corrupt JSON ({exc})") from None
+
+
+def read_labels(directory: Union[str, Path]) -> Dict[str, list]:
+    """The label lists of a model directory (``labels.json``), without loading the model."""
+    return _read_json(Path(directory), LABELS_FILE)
 
 
 def read_meta(directory: Union[str, Path]) -> dict:
@@ -152,14 +156,8 @@ def read_meta(directory: Union[str, Path]) -> dict:
     return meta
 
 
-def load_model(directory: Union[str, Path], *, device: Union[str, torch.device] = "cpu") -> Tagger:
-    """Load a model directory written by :func:`save_model`.
-
-    Weights are read to the CPU, then moved, so a model trained on a GPU loads on a CPU-only machine.
-
-    Args:
-        directory: the model directory.
-        device: where the network runs.
+def read_model(directory: Union[str, Path]) -> TrainedModel:
+    """Read a model directory written by :func:`save_model` (weights on the CPU).
 
     Raises:
         ModelDirError: naming the missing, corrupt or inconsistent part.
@@ -177,19 +175,18 @@ def load_model(directory: Union[str, Path], *, device: Union[str, torch.device] 
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelDirError(f"{directory / VOCAB_FILE}: unexpected content ({exc!r})") from None
     try:
-        network = build_network(config, vocabs)
+        model = build_model(config["model"], vocabs)
     except Exception as exc:
         raise ModelDirError(f"{directory / CONFIG_FILE}: [model] cannot be built ({exc})") from None
-    load = load_torch if isinstance(network, torch.nn.Module) else load_numpy
     try:
-        state = load((directory / WEIGHTS_FILE).read_bytes())
+        arrays = load_arrays((directory / WEIGHTS_FILE).read_bytes())
     except SafetensorError as exc:
         raise ModelDirError(f"{directory / WEIGHTS_FILE}: corrupt weights ({exc})") from None
     try:
-        network.load_state_dict(state, strict=True)
-    except (RuntimeError, ValueError, KeyError) as exc:
+        model.load_arrays(arrays)
+    except (ValueError, KeyError) as exc:
         raise ModelDirError(
-            f"{directory / WEIGHTS_FILE}: weights do not fit the network described by config.cfg and the "
-            f"vocabularies ({str(exc).splitlines()[0]})"
+            f"{directory / WEIGHTS_FILE}: weights do not fit the model described by config.cfg and the "
+            f"vocabularies ({str(exc).splitlines()[0] if str(exc) else repr(exc)})"
         ) from None
-    return Tagger(config=config, vocabs=vocabs, network=network, device=torch.device(device), meta=meta)
+    return TrainedModel(config=config, vocabs=vocabs, model=model, meta=meta)

@@ -18,15 +18,17 @@ contractions ("don't" -> "do", "n't") match EWT's multiword tokens, but where th
 multiword token whole (French "du" = "de le", German "zum" = "zu dem") that token gets the tags of one word.
 Whitespace tokens are not shown to the model and get spaCy's own ``SPACE`` / ``_SP``.
 
-**Devices.** ``device = "auto"`` (the default) runs on the GPU when spaCy's ``prefer_gpu()``/``require_gpu()`` is
-active and torch sees CUDA, else on the CPU; ``"cpu"`` and ``"cuda"`` force one. ``precision = "int8"`` tags on
-the CPU with a dynamically quantized copy of the network; ``"bf16"`` or ``"fp16"`` under autocast (for GPUs; bf16
-also on CPUs with bf16 matrix units, such as Intel's AMX).
+**Settings** are :class:`~bilstm_tagger.inference.options.InferenceOptions`, checked when the component is made
+and against the model's family when it is loaded. ``device = "auto"`` (the default) runs on the GPU when spaCy's
+``prefer_gpu()``/``require_gpu()`` is active and torch sees CUDA, else on the CPU; ``"cpu"`` and ``"cuda"`` force
+one. ``precision = "int8"`` tags on the CPU with a dynamically quantized copy of the network; ``"bf16"`` or
+``"fp16"`` under autocast (for GPUs; bf16 also on CPUs with bf16 matrix units, such as Intel's AMX).
+``beam_size`` and ``constrain_length`` change a seq2seq model's decoding (null: the model's own).
 The component takes strings from the Docs and gives label ids back to the CPU before writing them with
 ``Doc.from_array``, so no cupy or torch GPU array ever reaches a Doc.
 
 **Speed.** Each form's character encoding (and the BiLSTM's first-layer input projection) is computed once and
-kept (:class:`~bilstm_tagger.form_cache.FormCache`), sentences are sorted by length into batches inside
+kept (:class:`~bilstm_tagger.inference.form_cache.FormCache`), sentences are sorted by length into batches inside
 :meth:`pipe`, and labels are written as arrays of precomputed hashes, not token by token.
 """
 
@@ -38,8 +40,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 import numpy as np
 import srsly
-import torch
-from spacy.attrs import IS_SPACE, MORPH, POS, TAG
+from spacy.attrs import IDS as ATTRIBUTE_IDS
+from spacy.attrs import IS_SPACE
 from spacy.language import Language
 from spacy.parts_of_speech import IDS as POS_IDS
 from spacy.pipeline import Pipe
@@ -51,29 +53,33 @@ from spacy.util import minibatch
 from spacy.vocab import Vocab
 
 from .errors import ModelDirError
-from .serialization import LABELS_FILE, META_FILE, PARTS, load_model, save_model
-from .tagger import Tagger
+from .inference.options import InferenceOptions
+from .inference.tagger import Tagger
+from .serialization import LABELS_FILE, META_FILE, PARTS, TrainedModel, read_labels, read_model, save_model
+from .targets import TARGETS
 
-DEFAULT_CONFIG = {"model": None, "device": "auto", "batch_size": 256, "precision": "fp32"}
+DEFAULT_CONFIG = {
+    "model": None,
+    "device": "auto",
+    "batch_size": 256,
+    "precision": "fp32",
+    "beam_size": None,
+    "constrain_length": None,
+}
 #: Doc attribute written for each target
-ATTRIBUTES = {"upos": POS, "xpos": TAG, "feats": MORPH}
+ATTRIBUTES = {name: ATTRIBUTE_IDS[target.spacy_attribute] for name, target in TARGETS.items()}
 SPACE_POS = POS_IDS["SPACE"]
 
 
-def _torch_device(setting: str) -> torch.device:
-    """The device for ``setting``, following thinc's current ops for "auto" (set by spacy.prefer_gpu())."""
-    if setting == "auto":
-        from thinc.api import get_current_ops
+def _spacy_uses_gpu() -> bool:
+    """Whether spaCy was asked for the GPU (``spacy.prefer_gpu()``/``require_gpu()`` set thinc's ops)."""
+    from thinc.api import get_current_ops
 
-        on_gpu = type(get_current_ops()).__name__ == "CupyOps"
-        return torch.device("cuda" if on_gpu and torch.cuda.is_available() else "cpu")
-    from .device import resolve_device
-
-    return resolve_device(setting)
+    return type(get_current_ops()).__name__ == "CupyOps"
 
 
 class BiLSTMTaggerComponent(Pipe):
-    """A spaCy pipe around a trained :class:`~bilstm_tagger.tagger.Tagger`.
+    """A spaCy pipe around a trained :class:`~bilstm_tagger.inference.tagger.Tagger`.
 
     Args:
         vocab: the pipeline's vocabulary.
@@ -83,6 +89,11 @@ class BiLSTMTaggerComponent(Pipe):
         device: "auto", "cpu", "cuda" or "cuda:N".
         batch_size: documents per batch in :meth:`pipe`.
         precision: "fp32", "int8", "bf16" or "fp16" (see the module docstring).
+        beam_size: seq2seq models: beam width (None: the model's own).
+        constrain_length: seq2seq models: exactly one tag per word (None: the model's own).
+
+    Raises:
+        OptionError: for an option with a wrong value.
 
     The model is read when first needed, so ``spacy.load``, which restores it from the pipeline's own copy,
     reads it once.
@@ -97,13 +108,16 @@ class BiLSTMTaggerComponent(Pipe):
         device: str,
         batch_size: int,
         precision: str = "fp32",
+        beam_size: Optional[int] = None,
+        constrain_length: Optional[bool] = None,
     ) -> None:
         self.vocab = vocab
         self.name = name
         self.model_path = model
-        self.device_setting = device
         self.batch_size = batch_size
-        self.precision = precision
+        self.options = InferenceOptions(
+            device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length
+        )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
 
@@ -111,12 +125,11 @@ class BiLSTMTaggerComponent(Pipe):
     def tagger(self) -> Optional[Tagger]:
         """The model, read from ``model`` on first use; None when there is none."""
         if self._tagger is None and self.model_path is not None and Path(self.model_path).exists():
-            self._set_tagger(load_model(self.model_path, device="cpu"))
+            self._set_model(read_model(self.model_path))
         return self._tagger
 
-    def _set_tagger(self, tagger: Tagger) -> None:
-        tagger.set_precision(self.precision)
-        self._tagger = tagger
+    def _set_model(self, trained: TrainedModel) -> None:
+        self._tagger = Tagger(trained, self.options, use_gpu=_spacy_uses_gpu())
         # hashes of every label as stored on a token; filled at the first set_annotations
         self._hashes = {}
 
@@ -132,7 +145,7 @@ class BiLSTMTaggerComponent(Pipe):
         if self._tagger is not None:
             return dict(self._tagger.vocabs.labels)
         if self.model_path is not None and (Path(self.model_path) / LABELS_FILE).is_file():
-            return srsly.read_json(Path(self.model_path) / LABELS_FILE)
+            return read_labels(self.model_path)
         return {}
 
     def _require_tagger(self) -> Tagger:
@@ -143,10 +156,10 @@ class BiLSTMTaggerComponent(Pipe):
                 'Use nlp.add_pipe("bilstm_tagger", config={"model": "MODEL_DIR"}) with a directory written by '
                 "`bilstm-tagger train`, or spacy.load() a pipeline saved with nlp.to_disk()."
             )
-        device = _torch_device(self.device_setting)
-        if self.tagger.device != device:
-            self.tagger.to(device)
-        return self.tagger
+        use_gpu = _spacy_uses_gpu()
+        if self._tagger.use_gpu != use_gpu:  # spacy.prefer_gpu() was called since: follow it on "auto"
+            self._tagger = Tagger(self._tagger.trained, self.options, use_gpu=use_gpu)
+        return self._tagger
 
     def __call__(self, doc: Doc) -> Doc:
         """Tag one Doc in place."""
@@ -172,14 +185,14 @@ class BiLSTMTaggerComponent(Pipe):
     def _label_hashes(self) -> Dict[str, np.ndarray]:
         """Per target, the value a token stores for each label id (POS enum, TAG and MORPH string hashes)."""
         if not self._hashes:
+            stored = {
+                "POS": lambda label: POS_IDS.get(label, 0),
+                "TAG": self.vocab.strings.add,
+                "MORPH": lambda label: self.vocab.morphology.add("" if label == "_" else label),
+            }
             for target, labels in self.tagger.vocabs.labels.items():
-                if target == "upos":
-                    values = [POS_IDS.get(label, 0) for label in labels]
-                elif target == "xpos":
-                    values = [self.vocab.strings.add(label) for label in labels]
-                else:
-                    values = [self.vocab.morphology.add("" if label == "_" else label) for label in labels]
-                self._hashes[target] = np.array(values, dtype=np.uint64)
+                value = stored[TARGETS[target].spacy_attribute]
+                self._hashes[target] = np.array([value(label) for label in labels], dtype=np.uint64)
         return self._hashes
 
     def set_annotations(self, docs: List[Doc], tag_ids: List[Dict[str, List[int]]]) -> None:
@@ -206,7 +219,8 @@ class BiLSTMTaggerComponent(Pipe):
 
     def _set_with_spaces(self, doc: Doc, attrs, targets, ids: np.ndarray, values: np.ndarray) -> None:
         """set_annotations for a Doc with whitespace tokens or untagged words: keep what those tokens have."""
-        space = {"upos": SPACE_POS, "xpos": self.vocab.strings.add("_SP")}
+        space_values = {"POS": SPACE_POS, "TAG": self.vocab.strings.add("_SP")}
+        space = {t: space_values[TARGETS[t].spacy_attribute] for t in targets if TARGETS[t].spacy_attribute in space_values}
         current = doc.to_array(attrs).reshape(len(doc), len(attrs))
         words = doc.to_array([IS_SPACE]).reshape(len(doc)) == 0
         word_values = current[words]
@@ -231,11 +245,10 @@ class BiLSTMTaggerComponent(Pipe):
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         tagger = self._require_tagger()
-        meta = {k: v for k, v in tagger.meta.items() if k not in ("parts", "versions", "created", "format_version", "architecture")}
-        save_model(path, config=tagger.config, vocabs=tagger.vocabs, network=tagger.network, meta=meta)
+        save_model(path, config=tagger.config, vocabs=tagger.vocabs, model=tagger.model, meta=tagger.meta)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "BiLSTMTaggerComponent":
-        self._set_tagger(load_model(path, device="cpu"))
+        self._set_model(read_model(path))
         return self
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
@@ -254,11 +267,18 @@ class BiLSTMTaggerComponent(Pipe):
 @Language.factory(
     "bilstm_tagger",
     default_config=DEFAULT_CONFIG,
-    assigns=["token.pos", "token.tag", "token.morph"],
+    assigns=[f"token.{target.spacy_attribute.lower()}" for target in TARGETS.values()],
     default_score_weights={"pos_acc": 0.4, "tag_acc": 0.3, "morph_acc": 0.3},
 )
 def make_bilstm_tagger(
-    nlp: Language, name: str, model: Optional[str], device: str, batch_size: int, precision: str
+    nlp: Language,
+    name: str,
+    model: Optional[str],
+    device: str,
+    batch_size: int,
+    precision: str,
+    beam_size: Optional[int],
+    constrain_length: Optional[bool],
 ) -> BiLSTMTaggerComponent:
     """spaCy factory for the ``bilstm_tagger`` component (see :class:`BiLSTMTaggerComponent`)."""
     return BiLSTMTaggerComponent(
@@ -268,4 +288,6 @@ def make_bilstm_tagger(
         device=device,
         batch_size=batch_size,
         precision=precision,
+        beam_size=beam_size,
+        constrain_length=constrain_length,
     )

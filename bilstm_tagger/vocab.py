@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from .corpus import Sentence
+from .targets import EMPTY_SET, TARGET_NAMES, TARGETS
 
 PAD_ID = 0
 UNK_ID = 1
@@ -18,8 +19,6 @@ PAD = "<pad>"
 UNK = "<unk>"
 #: Target index for words a loss must skip (torch's cross-entropy default).
 IGNORE_INDEX = -100
-#: The targets a tagger can predict, named after their CoNLL-U columns.
-TARGETS = ("upos", "xpos", "feats")
 
 
 def word_key(form: str) -> str:
@@ -74,7 +73,7 @@ class Vocabularies:
     Attributes:
         words: lower-cased word forms seen at least ``min_freq`` times.
         chars: characters seen in training forms.
-        labels: for each trained target (``upos``, ``xpos``, ``feats``), its labels in id order.
+        labels: for each trained target (a key of :data:`~bilstm_tagger.targets.TARGETS`), its labels in id order.
         train_forms: every form seen in training, exactly as written: what "unseen word" is measured against.
     """
 
@@ -85,9 +84,10 @@ class Vocabularies:
 
     @classmethod
     def build(
-        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = TARGETS, min_freq: int = 1
+        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = TARGET_NAMES, min_freq: int = 1
     ) -> "Vocabularies":
-        """Build from training sentences; a target with no annotated word in them is not trained.
+        """Build from training sentences; a target with no annotated word in them is not trained (for a target whose
+        ``_`` is the empty set, such as FEATS: a column that is ``_`` throughout).
 
         Args:
             sentences: training data.
@@ -98,7 +98,8 @@ class Vocabularies:
         char_counts: Counter = Counter()
         form_set = set()
         label_counts: Dict[str, Counter] = {target: Counter() for target in targets}
-        feats_annotated = False
+        # targets whose "_" is a label: trained only when some word has something else
+        annotated = {t: False for t in targets if TARGETS[t].underscore == EMPTY_SET}
         for sentence in sentences:
             for word in sentence.words:
                 word_counts[word_key(word.form)] += 1
@@ -108,11 +109,12 @@ class Vocabularies:
                     value = getattr(word, target)
                     if value is not None:
                         label_counts[target][value] += 1
-                feats_annotated = feats_annotated or word.feats != "_"
-        if "feats" in label_counts and not feats_annotated:
-            del label_counts["feats"]  # all "_": the treebank has no features to learn
+                for target in annotated:
+                    annotated[target] = annotated[target] or getattr(word, target) != "_"
         labels = {
-            target: sorted(counts) for target, counts in label_counts.items() if counts
+            target: sorted(counts)
+            for target, counts in label_counts.items()
+            if counts and annotated.get(target, True)
         }
         return cls(
             words=Vocab.from_counts(word_counts, min_freq=min_freq),
@@ -123,7 +125,7 @@ class Vocabularies:
 
     @property
     def targets(self) -> List[str]:
-        return [target for target in TARGETS if target in self.labels]
+        return [target for target in TARGET_NAMES if target in self.labels]
 
     def to_dict(self) -> dict:
         return {

@@ -71,10 +71,15 @@ def tiny_path(tmp_path: Path) -> Path:
     return path
 
 
+def data_overrides(data: Path) -> dict:
+    """Config overrides that train on ``data`` and use it as dev too."""
+    return {"paths.train": str(data), "paths.dev": str(data)}
+
+
 def train_tiny(output_dir: Path, data: Path, **overrides) -> Path:
     """Train configs/tiny.cfg on ``data`` (also used as dev) until it memorises it."""
-    config = load_config(CONFIGS / "tiny.cfg", overrides={**OVERFIT_OVERRIDES, **overrides})
-    train(config, output_dir=output_dir, train_path=data, dev_path=data, progress=False)
+    config = load_config(CONFIGS / "tiny.cfg", overrides={**OVERFIT_OVERRIDES, **data_overrides(data), **overrides})
+    train(config, output_dir=output_dir, progress=False)
     return output_dir
 
 

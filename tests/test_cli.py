@@ -136,4 +136,4 @@ def test_cli_python_m_entry_point():
 
 def test_cli_beam_size_only_for_seq2seq(tiny_model, tiny_data, capsys):
     assert main(["evaluate", str(tiny_model), str(tiny_data), "--beam-size", "3"]) == 1
-    assert "beam_size is a decoding setting of seq2seq models; this model is BiLSTMTagger" in capsys.readouterr().err
+    assert "beam_size is a decoding setting of seq2seq models; this model is BiLSTM" in capsys.readouterr().err

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from bilstm_tagger import load_model, read_conllu
-from bilstm_tagger.evaluation import accuracies, evaluate_file, evaluate_model, score, universal_feats
-from bilstm_tagger.prediction import predict_file
+from bilstm_tagger.evaluation.scoring import accuracies, evaluate_file, score, universal_feats
+from bilstm_tagger.inference.prediction import evaluate_model, predict_file
 
 from .conftest import ROOT
 

@@ -53,7 +53,7 @@ def test_hmm_unknown_beam_prunes_only_unknown_words(fitted):
     models, _ = fitted
     hmm = models[2]
     pruned = HMM(n_labels=hmm.n_labels, order=2, unknown_beam=1.0)
-    pruned.load_state_dict(hmm.state_dict())
+    pruned.load_arrays(hmm.to_arrays())
     for form in ["unseenword", "Dogs", "like", "."]:
         scores = hmm.emission_scores(form)
         exact, _, _ = hmm.allowed_tags(form)
@@ -99,11 +99,11 @@ def test_hmm_capitalised_unknown_falls_back_to_lower_case(fitted):
 def test_hmm_state_round_trip(fitted):
     hmm = fitted[0][2]
     copy = HMM(n_labels=hmm.n_labels, order=2)
-    copy.load_state_dict(hmm.state_dict())
+    copy.load_arrays(hmm.to_arrays())
     for forms in (["Dogs", "like", "unseenword", "."], ["Zebras", "sleep"]):
         assert copy.viterbi(forms) == hmm.viterbi(forms)
     with pytest.raises(ValueError, match="does not fit order 1"):
-        HMM(n_labels=hmm.n_labels, order=1).load_state_dict(hmm.state_dict())
+        HMM(n_labels=hmm.n_labels, order=1).load_arrays(hmm.to_arrays())
 
 
 def test_hmm_strings_as_code_points():
@@ -137,10 +137,10 @@ def test_hmm_joint_and_per_target_state_round_trip(tiny_path):
     forms = [["Dogs", "like", "unseenword", "."], ["Zebras", "sleep"]]
     for tagger in (joint, separate):
         copy = HMMTagger(n_labels=n_labels, joint=tagger.joint)
-        copy.load_state_dict(tagger.state_dict())
+        copy.load_arrays(tagger.to_arrays())
         assert copy.tag_ids(forms) == tagger.tag_ids(forms)
     with pytest.raises(ValueError, match="expects"):
-        HMMTagger(n_labels=n_labels, joint=False).load_state_dict(joint.state_dict())
+        HMMTagger(n_labels=n_labels, joint=False).load_arrays(joint.to_arrays())
 
 
 def test_hmm_refuses_an_oversized_transition_table():

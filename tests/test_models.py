@@ -12,13 +12,13 @@ import pytest
 import torch
 
 from bilstm_tagger import load_config, load_model, read_conllu, save_model, train
-from bilstm_tagger.batching import make_batch
-from bilstm_tagger.form_cache import FormCache
-from bilstm_tagger.models import BiLSTMTagger
-from bilstm_tagger.serialization import build_network
+from bilstm_tagger.inference.form_cache import FormCache
+from bilstm_tagger.models.base import build_model
+from bilstm_tagger.models.batching import make_batch
+from bilstm_tagger.models.bilstm import BiLSTMTagger
 from bilstm_tagger.vocab import Vocabularies
 
-from .conftest import CONFIGS, OVERFIT_OVERRIDES, TINY_CONLLU, train_tiny
+from .conftest import CONFIGS, OVERFIT_OVERRIDES, TINY_CONLLU, data_overrides, train_tiny
 
 #: (family name, config file, overrides that make it tiny)
 SMALL = {"model.word_dim": 16, "model.char_dim": 8, "model.char_hidden": 8, "model.hidden": 32}
@@ -48,8 +48,8 @@ def trained(request, tmp_path_factory):
     counting = "HMM" in load_config(CONFIGS / config_name)["model"]["@architectures"]
     # the HMM has no dropout or learning rate to override
     overfit = {} if counting else {**OVERFIT_OVERRIDES, "system.device": "cpu"}
-    config = load_config(CONFIGS / config_name, overrides={**overfit, **overrides})
-    train(config, output_dir=root / "model", train_path=data, dev_path=data, progress=False)
+    config = load_config(CONFIGS / config_name, overrides={**overfit, **data_overrides(data), **overrides})
+    train(config, output_dir=root / "model", progress=False)
     return root / "model", data
 
 
@@ -68,18 +68,18 @@ def test_model_overfits_tiny_set(trained):
 def test_model_save_load_identical(trained, tmp_path):
     model_dir, data = trained
     first = load_model(model_dir)
-    save_model(tmp_path / "copy", config=first.config, vocabs=first.vocabs, network=first.network, meta={})
+    save_model(tmp_path / "copy", config=first.config, vocabs=first.vocabs, model=first.model, meta={})
     second = load_model(tmp_path / "copy")
-    a, b = first.network.state_dict(), second.network.state_dict()
+    a, b = first.model.to_arrays(), second.model.to_arrays()
     assert a.keys() == b.keys()
     assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a)
     forms = [s.forms for s in read_conllu(data)] + [["Unseen", "words", "here", "!"]]
     assert first.tag(forms) == second.tag(forms)
-    if isinstance(first.network, torch.nn.Module):
+    if isinstance(first.model, torch.nn.Module):
         sentences = read_conllu(data)  # with gold tags: the seq2seq decoder is teacher-forced in forward()
         batch = make_batch([s.forms for s in sentences], first.vocabs, labels=sentences)
-        for target, logits in first.network(batch).items():
-            assert torch.equal(logits, second.network(batch)[target])
+        for target, logits in first.model(batch).items():
+            assert torch.equal(logits, second.model(batch)[target])
 
 
 def test_model_batch_equals_one_at_a_time(trained):
@@ -97,7 +97,7 @@ def test_model_form_cache_gives_the_plain_forward_results(trained):
     the labels of the plain forward pass; for the BiLSTM the step-by-step recurrence from cached projections gives
     nn.LSTM's logits."""
     tagger = load_model(trained[0])
-    network = tagger.network
+    network = tagger.model
     if not isinstance(network, torch.nn.Module):
         pytest.skip("the HMM has no form cache")
     forms = [s.forms for s in read_conllu(trained[1])] + [["Unseenword", "zzz", "."], ["The", "The", "the"]]
@@ -107,9 +107,9 @@ def test_model_form_cache_gives_the_plain_forward_results(trained):
         expected = network.predict(plain_batch)
         # one sentence per batch; the small cache must start over between sentences
         smallest = max(len(set(f)) for f in forms)
+        encoding = network.form_encodings[0] if network.form_encodings else "embedding"
         for capacity in (10_000, smallest):
-            network.configure_inference(cpu, "fp32")
-            cache = FormCache(vocabs=tagger.vocabs, network=network, device=cpu, capacity=capacity)
+            cache = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding=encoding, capacity=capacity)
             for _ in range(2):  # the second pass finds forms in the cache
                 for row, sentence in enumerate(forms):
                     got = network.predict(cache.make_batch([sentence]))
@@ -118,9 +118,11 @@ def test_model_form_cache_gives_the_plain_forward_results(trained):
                         n = len(sentence)
                         assert got[target][0, :n].tolist() == expected[target][row, :n].tolist()
         if isinstance(network, BiLSTMTagger):
-            assert network.cache_projections
+            assert tagger.runtime.cache.encoding == "projection"  # the default on the CPU in float32
             plain = network(plain_batch)
-            cached = network(FormCache(vocabs=tagger.vocabs, network=network, device=cpu).make_batch(forms))
+            cached = network(
+                FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding="projection").make_batch(forms)
+            )
             mask = torch.arange(plain_batch.words.shape[1]) < plain_batch.lengths[:, None]
             for target in plain:
                 torch.testing.assert_close(cached[target][mask], plain[target][mask], rtol=1e-4, atol=1e-5)
@@ -130,15 +132,15 @@ def test_model_int8_tags_like_float32_and_saves_float32(trained, tmp_path):
     """precision int8 tags the memorised tiny set as float32 does, with a quantized copy: the network the
     Tagger saves keeps its float32 weights."""
     tagger = load_model(trained[0])
-    if not isinstance(tagger.network, torch.nn.Module):
+    if not isinstance(tagger.model, torch.nn.Module):
         pytest.skip("the HMM has no precision")
     forms = [s.forms for s in read_conllu(trained[1])]
     expected = tagger.tag(forms)
-    tagger.set_precision("int8")
-    assert tagger.runtime is not tagger.network
-    assert any("quantized" in type(m).__module__ for m in tagger.runtime.modules())
+    tagger = tagger.with_options(precision="int8")
+    assert tagger.runtime.model is not tagger.model
+    assert any("quantized" in type(m).__module__ for m in tagger.runtime.model.modules())
     assert tagger.tag(forms) == expected
-    assert all(p.dtype == torch.float32 for p in tagger.network.parameters())
+    assert all(p.dtype == torch.float32 for p in tagger.model.parameters())
 
 
 def test_model_empty_inputs(trained):
@@ -152,9 +154,9 @@ def test_model_empty_inputs(trained):
 def test_model_every_parameter_gets_a_gradient(trained):
     model_dir, data = trained
     tagger = load_model(model_dir)
-    if not isinstance(tagger.network, torch.nn.Module):
+    if not isinstance(tagger.model, torch.nn.Module):
         pytest.skip("trained by counting, not by gradients")
-    network = tagger.network.train()
+    network = tagger.model.train()
     sentences = read_conllu(data)
     batch = make_batch([s.forms for s in sentences], tagger.vocabs, labels=sentences)
     network.zero_grad()
@@ -165,7 +167,7 @@ def test_model_every_parameter_gets_a_gradient(trained):
 
 
 def test_model_unidirectional_rnn_does_not_look_ahead(tiny_path):
-    from bilstm_tagger.models import RNNTagger
+    from bilstm_tagger.models.rnn import RNNTagger
 
     vocabs = Vocabularies.build(read_conllu(tiny_path))
     torch.manual_seed(0)
@@ -181,7 +183,7 @@ def test_model_same_seed_same_weights(tiny_path, tmp_path):
     a = load_model(train_tiny(tmp_path / "a", tiny_path, **{"training.max_epochs": 3}))
     b = load_model(train_tiny(tmp_path / "b", tiny_path, **{"training.max_epochs": 3}))
     c = load_model(train_tiny(tmp_path / "c", tiny_path, **{"training.max_epochs": 3, "system.seed": 1}))
-    sa, sb, sc = (m.network.state_dict() for m in (a, b, c))
+    sa, sb, sc = (m.model.state_dict() for m in (a, b, c))
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
@@ -201,5 +203,5 @@ def test_model_configs_build(tiny_path):
     for path in sorted(CONFIGS.glob("*.cfg")):
         config = load_config(path)
         targets = config["training"]["targets"]
-        network = build_network(config, Vocabularies.build(read_conllu(tiny_path), targets=targets))
-        assert set(network.n_labels) == set(targets), path
+        model = build_model(config["model"], Vocabularies.build(read_conllu(tiny_path), targets=targets))
+        assert set(model.n_labels) == set(targets), path

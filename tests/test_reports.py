@@ -15,10 +15,10 @@ import pytest
 
 from bilstm_tagger import read_conllu
 from bilstm_tagger.cli import main
-from bilstm_tagger.comparison import compare
-from bilstm_tagger.evaluation import SCHEMA_FILE, score
-from bilstm_tagger.rendering import render
-from bilstm_tagger.significance import mcnemar
+from bilstm_tagger.evaluation.comparison import compare
+from bilstm_tagger.evaluation.rendering import render
+from bilstm_tagger.evaluation.scoring import SCHEMA_FILE, score
+from bilstm_tagger.evaluation.significance import mcnemar
 
 from .test_evaluation import GOLD, PREDICTED
 

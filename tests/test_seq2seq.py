@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from bilstm_tagger import read_conllu
-from bilstm_tagger.batching import make_batch
-from bilstm_tagger.models.base import reverse_padded
+from bilstm_tagger.models.batching import make_batch
+from bilstm_tagger.models.neural import reverse_padded
 from bilstm_tagger.models.seq2seq import MISSING, Seq2SeqTagger
 from bilstm_tagger.vocab import Vocabularies
 

@@ -45,7 +45,7 @@ def test_serialization_config_that_does_not_fit_the_weights(model_copy):
     meta = json.loads((model_copy / "meta.json").read_text())
     del meta["parts"]["config.cfg"]  # an edited config, not a corrupt one
     (model_copy / "meta.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelDirError, match="weights do not fit the network"):
+    with pytest.raises(ModelDirError, match="weights do not fit the model"):
         load_model(model_copy)
 
 

@@ -124,10 +124,10 @@ def test_spacy_component_scores(nlp, tiny_data):
 def test_spacy_component_every_model_kind(config_name, overrides, tiny_path, tmp_path):
     from bilstm_tagger import load_config, train
 
-    from .conftest import CONFIGS
+    from .conftest import CONFIGS, data_overrides
 
-    config = load_config(CONFIGS / config_name, overrides={"system.device": "cpu", **overrides})
-    train(config, output_dir=tmp_path / "model", train_path=tiny_path, dev_path=tiny_path, progress=False)
+    config = load_config(CONFIGS / config_name, overrides={"system.device": "cpu", **data_overrides(tiny_path), **overrides})
+    train(config, output_dir=tmp_path / "model", progress=False)
     nlp = spacy.blank("en")
     nlp.add_pipe("bilstm_tagger", config={"model": str(tmp_path / "model")})
     texts = ["I like cats.", "Dogs bark loudly", ""]
@@ -145,8 +145,8 @@ def test_spacy_component_reads_its_model_once_on_spacy_load(nlp, tmp_path, monke
 
     nlp.to_disk(tmp_path / "pipeline")
     calls = []
-    original = component.load_model
-    monkeypatch.setattr(component, "load_model", lambda path, **kw: calls.append(str(path)) or original(path, **kw))
+    original = component.read_model
+    monkeypatch.setattr(component, "read_model", lambda path: calls.append(str(path)) or original(path))
     loaded = spacy.load(tmp_path / "pipeline")
     loaded("I like cats")
     assert len(calls) == 1 and calls[0].startswith(str(tmp_path / "pipeline"))

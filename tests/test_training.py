@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bilstm_tagger import ConfigError, load_config, load_model, read_conllu, train
-from bilstm_tagger.atomic_write import atomic_open
-from bilstm_tagger.prediction import predict_file
+from bilstm_tagger import ConfigError, InferenceOptions, load_config, load_model, read_conllu, train
+from bilstm_tagger.files import atomic_open
+from bilstm_tagger.inference.prediction import predict_file
 
-from .conftest import CONFIGS, TINY_CONLLU, train_tiny
+from .conftest import CONFIGS, TINY_CONLLU, data_overrides, train_tiny
 
 
 def _without_column(text: str, index: int) -> str:
@@ -48,8 +48,9 @@ def test_training_rejects_unknown_target(tiny_path, tmp_path):
 def test_training_stops_early_without_improvement(tiny_path, tmp_path):
     # memorised after a few epochs: dev (= train) cannot improve any more, so patience ends the run
     config = load_config(CONFIGS / "tiny.cfg", overrides={"training.max_epochs": 200, "training.patience": 2,
-                                                         "training.learning_rate": 0.02, "model.dropout": 0.0})
-    result = train(config, output_dir=tmp_path / "m", train_path=tiny_path, dev_path=tiny_path, progress=False)
+                                                         "training.learning_rate": 0.02, "model.dropout": 0.0,
+                                                         **data_overrides(tiny_path)})
+    result = train(config, output_dir=tmp_path / "m", progress=False)
     assert result.epochs < 200 and result.epochs - result.best_epoch == 2
 
 
@@ -67,9 +68,9 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
 @pytest.mark.gpu
 def test_training_on_gpu_loads_on_cpu(tiny_path, tmp_path):
     model_dir = train_tiny(tmp_path / "gpu", tiny_path, **{"system.device": "cuda", "training.max_epochs": 30})
-    on_cpu = load_model(model_dir, device="cpu")
-    assert all(t.device.type == "cpu" for t in on_cpu.network.state_dict().values())
-    on_gpu = load_model(model_dir, device="cuda")
+    on_cpu = load_model(model_dir, InferenceOptions(device="cpu"))
+    assert all(t.device.type == "cpu" for t in on_cpu.model.state_dict().values())
+    on_gpu = load_model(model_dir, InferenceOptions(device="cuda"))
     forms = [s.forms for s in read_conllu(tiny_path)]
     assert on_cpu.tag(forms) == on_gpu.tag(forms)
     assert torch.cuda.is_available()

@@ -1,23 +1,9 @@
-"""Tagger model families. Importing this package registers every family's architecture builder.
+"""Tagger model families, behind one contract (:mod:`~bilstm_tagger.models.base`).
 
-Neural families (torch) subclass :class:`NeuralTagger`; the HMM (numpy) has the same ``tag_ids`` /
-``state_dict`` / ``load_state_dict`` interface but is trained by counting (``fit``).
+One family per module: :mod:`~bilstm_tagger.models.bilstm`, :mod:`~bilstm_tagger.models.rnn` and
+:mod:`~bilstm_tagger.models.seq2seq` (torch, sharing :mod:`~bilstm_tagger.models.neural`,
+:mod:`~bilstm_tagger.models.embedding` and :mod:`~bilstm_tagger.models.batching`), and
+:mod:`~bilstm_tagger.models.hmm` (numpy only). Nothing is imported here, so that ``import
+bilstm_tagger.models.hmm`` does not load torch; :func:`~bilstm_tagger.models.base.build_model` imports the module of
+the architecture a config names (through the ``bilstm_tagger_architectures`` entry points).
 """
-
-from .base import NeuralTagger
-from .bilstm import BiLSTMTagger, build_bilstm_tagger
-from .hmm import HMMTagger, build_hmm_tagger
-from .rnn import RNNTagger, build_rnn_tagger
-from .seq2seq import Seq2SeqTagger, build_seq2seq_tagger
-
-__all__ = [
-    "NeuralTagger",
-    "BiLSTMTagger",
-    "build_bilstm_tagger",
-    "HMMTagger",
-    "build_hmm_tagger",
-    "RNNTagger",
-    "build_rnn_tagger",
-    "Seq2SeqTagger",
-    "build_seq2seq_tagger",
-]

@@ -1,145 +1,131 @@
-"""What every neural tagger shares: per-target logits from a batch, the training loss, and argmax decoding.
+"""The contract every model family implements, and how a config's ``[model]`` section becomes a model.
 
-A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; the loss, argmax prediction and the
-length-bucketed ``tag_ids`` live here so that the families are trained and run the same way (the seq2seq family
-overrides ``loss`` and ``predict`` for its decoder). ``run_packed`` is the shared way of running an RNN over padding.
+A family is a :class:`TaggerModel` subclass registered under ``bilstm_tagger.<Family>.v<N>`` with
+:func:`architecture_builder`. The contract says:
+
+* **how it is built**: the config's ``[model]`` section gives the constructor's hyperparameters (their defaults are
+  the constructor's, the single place they are written), and the vocabularies give the sizes the family lists in
+  ``data_sizes`` (:meth:`TaggerModel.from_vocabs`, called by :func:`build_model`);
+* **how it is trained**: a torch family (:class:`~bilstm_tagger.models.neural.NeuralTagger`) gives
+  ``loss(batch)``, a counting family (:class:`CountingTagger`) ``fit(sentences, labels)``; the trainer
+  dispatches on the two in one place;
+* **how it is saved**: :meth:`TaggerModel.to_arrays` / :meth:`TaggerModel.load_arrays`, named numpy arrays that
+  go to safetensors as they are (plain data, never pickle);
+* **how it tags**: a counting family tags with ``tag_ids(sentences)``; a torch family computes per-word label ids
+  of a batch with ``predict(batch, **decoding)``, and :mod:`bilstm_tagger.inference` does the rest. What a family
+  can be asked at inference is declared here (``precisions``, ``device_types``, ``decoding_settings``,
+  ``form_encodings``), so that inference options are checked against it without probing the model.
+
+No torch here: the HMM and everything that only reads or scores CoNLL-U import this module without it.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Dict, List, Optional, Sequence
+import abc
+import functools
+import inspect
+import typing
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Sequence, Tuple
 
-import torch
-from torch import nn
-from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+import numpy as np
 
-from ..batching import Batch, length_batches
-from ..form_cache import FormCache
-from ..vocab import IGNORE_INDEX, Vocabularies
-
-#: ``precision`` settings of :meth:`NeuralTagger.tag_ids`: autocast dtype, None for none ("int8" runs a
-#: :meth:`NeuralTagger.quantized` copy of the network, which the :class:`~bilstm_tagger.tagger.Tagger` makes).
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
+from ..registry import registry
+from ..vocab import Vocabularies
 
 
-def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor):
-    """Run a recurrent module over padded inputs, never reading past a sentence's end.
+class TaggerModel(abc.ABC):
+    """What every model family is (see the module docstring).
 
-    Returns:
-        The states (B, T, H), zero after each sentence's end, and the module's final state at each sentence's
-        last word (for an LSTM, (h, c), each (layers * directions, B, H)).
-    """
-    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    states, final = rnn(packed)
-    states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
-    return states, final
-
-
-def reverse_padded(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each sequence's first ``length`` steps: (B, T, ...) -> (B, T, ...), padding stays at the end."""
-    steps = torch.arange(inputs.shape[1], device=inputs.device)
-    lengths = lengths.to(inputs.device)
-    index = (lengths[:, None] - 1 - steps[None, :]).clamp(min=0)
-    index = torch.where(steps[None, :] < lengths[:, None], index, steps[None, :])
-    return inputs.gather(1, index.view(*index.shape, *([1] * (inputs.dim() - 2))).expand_as(inputs))
-
-
-class NeuralTagger(nn.Module):
-    """Base class of the torch tagger families.
-
-    Args:
-        n_labels: number of labels of each trained target (``upos``, ``xpos``, ``feats``).
+    Attributes:
+        family: the family's name in messages ("BiLSTM", "HMM", ...).
+        data_sizes: the constructor arguments that come from the vocabularies: any of ``n_words``, ``n_chars``,
+            ``n_labels``.
+        precisions: the ``precision`` inference options it can tag in.
+        device_types: the kinds of device it can run on ("cpu", "cuda").
+        decoding_settings: inference options passed to its ``predict`` (the seq2seq beam search's).
+        form_encodings: what a form cache may keep per form besides the word representation ("projection": the
+            first layer's input projections, the ``cached_projections`` option).
+        n_labels: labels per trained target.
     """
 
-    def __init__(self, *, n_labels: Dict[str, int]) -> None:
-        super().__init__()
-        self.n_labels = dict(n_labels)
+    family: ClassVar[str]
+    data_sizes: ClassVar[Tuple[str, ...]] = ("n_words", "n_chars", "n_labels")
+    precisions: ClassVar[Tuple[str, ...]] = ("fp32",)
+    device_types: ClassVar[Tuple[str, ...]] = ("cpu",)
+    decoding_settings: ClassVar[Tuple[str, ...]] = ()
+    form_encodings: ClassVar[Tuple[str, ...]] = ()
+    n_labels: Dict[str, int]
 
-    def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:  # pragma: no cover - abstract
-        """Per-target logits, each (B, T, n_labels[target])."""
-        raise NotImplementedError
+    @classmethod
+    def from_vocabs(cls, vocabs: Vocabularies, **hyperparameters: Any) -> "TaggerModel":
+        """A new, untrained model for these vocabularies, with the config's ``hyperparameters``."""
+        sizes = {
+            "n_words": len(vocabs.words),
+            "n_chars": len(vocabs.chars),
+            "n_labels": {target: len(labels) for target, labels in vocabs.labels.items()},
+        }
+        return cls(**{name: sizes[name] for name in cls.data_sizes}, **hyperparameters)
 
-    def quantized(self) -> "NeuralTagger":
-        """A copy for CPU inference whose LSTM, GRU and linear layers compute in int8 with weights quantized per
-        tensor and activations quantized on the fly (``torch.ao`` dynamic quantization; about 1.2x the speed of
-        float32 at the same EWT accuracy, bench/RESULTS.md). Elman RNNs and embeddings stay float32."""
-        import warnings
+    @abc.abstractmethod
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        """Everything learnt, as named numpy arrays (what ``model.safetensors`` holds)."""
 
-        with warnings.catch_warnings():
-            # torch.ao's eager quantization announces its move to torchao; it is what ships with torch today
-            warnings.simplefilter("ignore")
-            copy = torch.ao.quantization.quantize_dynamic(self, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
-        return copy.eval()
+    @abc.abstractmethod
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Take the learnt state from :meth:`to_arrays`' output.
 
-    def configure_inference(self, device: torch.device, precision: str) -> None:
-        """Choose the inference path for ``device`` and ``precision`` (before a form cache is made for them)."""
-
-    def new_form_cache(self, vocabs: Vocabularies, device: torch.device, precision: str) -> FormCache:
-        """An empty :class:`~bilstm_tagger.form_cache.FormCache` for tagging on ``device`` in ``precision``."""
-        self.configure_inference(device, precision)
-        return FormCache(vocabs=vocabs, network=self, device=device)
-
-    @property
-    def form_vector_dim(self) -> int:
-        """Width of :meth:`encode_forms`' output."""
-        return self.embedding.output_dim
-
-    def encode_forms(self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
-        """What a :class:`~bilstm_tagger.form_cache.FormCache` keeps per form, (U,) word ids, (U, L) char ids
-        and (U,) lengths -> (U, form_vector_dim); ``forward`` reads it back from ``Batch.form_vectors``.
-        By default the word representation; a family may keep more (the BiLSTM keeps its first layer's input
-        projections)."""
-        return self.embedding.encode_forms(word_ids, type_chars, type_lengths)
-
-    def loss(self, batch: Batch) -> torch.Tensor:
-        """Sum over targets of the mean cross-entropy over annotated words (a scalar)."""
-        logits = self(batch)
-        total = logits[next(iter(logits))].new_zeros(())
-        for target, scores in logits.items():
-            gold = batch.targets[target]
-            if bool((gold != IGNORE_INDEX).any()):
-                total = total + F.cross_entropy(scores.flatten(0, 1), gold.flatten(), ignore_index=IGNORE_INDEX)
-        return total
-
-    @torch.inference_mode()
-    def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        """Best label id per word and target, each (B, T); positions past a sentence's end are meaningless."""
-        return {target: scores.argmax(-1) for target, scores in self(batch).items()}
-
-    def tag_ids(
-        self,
-        sentences: Sequence[Sequence[str]],
-        vocabs: Vocabularies,
-        *,
-        device: torch.device,
-        batch_words: int,
-        cache: Optional[FormCache] = None,
-        precision: str = "fp32",
-    ) -> List[Dict[str, List[int]]]:
-        """Best label ids for non-empty sentences, batched by length; the result does not depend on batch_words.
-
-        Args:
-            cache: per-form vectors kept across calls (a fresh one when None: forms repeated across this call's
-                batches are still encoded once). It must come from :meth:`new_form_cache` for these weights, this
-                device and this precision.
-            precision: "bf16"/"fp16" run under ``torch.autocast``; "fp32" and "int8" do not (for int8 the
-                :class:`~bilstm_tagger.tagger.Tagger` calls this on its :meth:`quantized` copy).
+        Raises:
+            ValueError: for arrays that do not fit this model (missing, unexpected or misshapen).
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, not {precision!r}")
-        results: List[Dict[str, List[int]]] = [{} for _ in sentences]
-        self.eval()
-        if cache is None:
-            cache = self.new_form_cache(vocabs, device, precision)
-        dtype = PRECISIONS[precision]
-        autocast = torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-        with torch.inference_mode(), autocast:
-            for group in length_batches([len(s) for s in sentences], batch_words=batch_words):
-                batch = cache.make_batch([sentences[i] for i in group])
-                predicted = {target: ids.cpu().tolist() for target, ids in self.predict(batch).items()}
-                for row, i in enumerate(group):
-                    n = len(sentences[i])
-                    results[i] = {target: ids[row][:n] for target, ids in predicted.items()}
-        return results
+
+
+class CountingTagger(TaggerModel):
+    """A family trained by counting in one pass (the HMM): ``fit``, then ``tag_ids``; CPU and numpy only."""
+
+    @abc.abstractmethod
+    def fit(self, sentences: Sequence, labels: Mapping[str, Sequence[str]]) -> "CountingTagger":
+        """Estimate the model from training sentences (:class:`~bilstm_tagger.corpus.Sentence`); ``labels`` gives
+        each target's labels in id order. Returns the model itself.
+
+        Raises:
+            ValueError: when the data makes the model too large to build.
+        """
+
+    @abc.abstractmethod
+    def tag_ids(self, sentences: Sequence[Sequence[str]]) -> List[Dict[str, List[int]]]:
+        """Best label id per word and target for non-empty sentences of word forms."""
+
+
+def architecture_builder(cls: type) -> Callable[..., Callable[[Vocabularies], TaggerModel]]:
+    """The config builder of a family: its parameters are the constructor's, defaults included, less the
+    ``data_sizes``; it returns a function from the vocabularies to a new model.
+
+    Writing the builder's signature once, from the class, keeps config file, builder and class in step (confection
+    validates a config section against this signature).
+    """
+    signature = inspect.signature(cls)
+    hints = typing.get_type_hints(cls.__init__)
+    parameters = [
+        parameter.replace(annotation=hints.get(name, parameter.annotation))
+        for name, parameter in signature.parameters.items()
+        if name not in cls.data_sizes
+    ]
+
+    def build(**hyperparameters: Any) -> Callable[[Vocabularies], TaggerModel]:
+        return functools.partial(cls.from_vocabs, **hyperparameters)
+
+    build.__signature__ = signature.replace(parameters=parameters, return_annotation=Callable)  # type: ignore
+    build.__annotations__ = {p.name: p.annotation for p in parameters}
+    build.__name__ = build.__qualname__ = f"build_{cls.__name__}"
+    build.__doc__ = f"Config builder of :class:`{cls.__module__}.{cls.__name__}`."
+    return build
+
+
+def build_model(section: Mapping[str, Any], vocabs: Vocabularies) -> TaggerModel:
+    """An untrained model from a config's ``[model]`` section and the vocabularies.
+
+    The architecture's module is found through the ``bilstm_tagger_architectures`` entry points (setup.cfg), so
+    building an HMM imports no torch.
+    """
+    resolved = registry.resolve({"model": dict(section)}, validate=True)
+    return resolved["model"](vocabs)

@@ -1,30 +1,31 @@
 """The BiLSTM tagger: word + character representations, a multi-layer BiLSTM, one linear head per target.
 
-At inference on the CPU in float32 the first layer's input projection depends on the form alone, so
-:meth:`BiLSTMTagger.encode_forms` hands it to the :class:`~bilstm_tagger.form_cache.FormCache` and
-:meth:`BiLSTMTagger.forward` runs the recurrence step by step from the cached projections
-(:func:`lstm_layer_steps`): about 40% fewer multiply-adds per word than ``nn.LSTM``, which recomputes the projection
-for every token. Training, GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels); both read
-the same weights, and a test checks that they agree.
+The first layer's input projection depends on the form alone, so :meth:`BiLSTMTagger.encode_forms` offers it as a
+form encoding ("projection") that a form cache keeps, and :meth:`BiLSTMTagger.forward` then runs the recurrence step
+by step from the cached projections (:func:`lstm_layer_steps`): about 40% fewer multiply-adds per word than
+``nn.LSTM``, which recomputes the projection for every token. Inference uses it on the CPU in float32 (the
+``cached_projections`` option); training, GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16
+kernels). Both read the same weights, and a test checks that they agree.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Dict
+from typing import ClassVar, Dict, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..batching import Batch
 from ..registry import registry
-from .base import NeuralTagger, run_packed
+from .base import architecture_builder
+from .batching import Batch
 from .embedding import WordCharEmbedding
+from .neural import NeuralTagger, run_packed
 
 
 class BiLSTMTagger(NeuralTagger):
-    """Sequence labeller reading the whole sentence in both directions.
+    """Sequence labeller reading the whole sentence in both directions (``bilstm_tagger.BiLSTM.v1``; defaults:
+    ``configs/bilstm.cfg``).
 
     Args:
         n_words: word vocabulary size.
@@ -39,6 +40,9 @@ class BiLSTMTagger(NeuralTagger):
         dropout: dropout on the word representation, between layers and before the heads.
     """
 
+    family: ClassVar[str] = "BiLSTM"
+    form_encodings: ClassVar[Tuple[str, ...]] = ("projection",)
+
     def __init__(
         self,
         *,
@@ -49,7 +53,7 @@ class BiLSTMTagger(NeuralTagger):
         char_dim: int = 64,
         char_hidden: int = 128,
         char_encoder: str = "lstm",
-        hidden: int = 256,
+        hidden: int = 96,
         layers: int = 2,
         dropout: float = 0.33,
     ) -> None:
@@ -72,15 +76,9 @@ class BiLSTMTagger(NeuralTagger):
             dropout=dropout if layers > 1 else 0.0,
         )
         self.heads = nn.ModuleDict({target: nn.Linear(2 * hidden, n) for target, n in n_labels.items()})
-        #: whether the form cache holds first-layer projections (see the module docstring)
-        self.cache_projections = False
 
-    def configure_inference(self, device: torch.device, precision: str) -> None:
-        self.cache_projections = device.type == "cpu" and precision == "fp32"
-
-    @property
-    def form_vector_dim(self) -> int:
-        return 8 * self.lstm.hidden_size if self.cache_projections else self.embedding.output_dim
+    def form_vector_dim(self, encoding: str) -> int:
+        return 8 * self.lstm.hidden_size if encoding == "projection" else self.embedding.output_dim
 
     def _projection(self, layer: int):
         """Input weights (8H, D) and biases (8H,) of one layer, forward direction first."""
@@ -89,15 +87,17 @@ class BiLSTMTagger(NeuralTagger):
         bias = torch.cat([getattr(self.lstm, f"bias_ih_{n}") + getattr(self.lstm, f"bias_hh_{n}") for n in names])
         return weight, bias
 
-    def encode_forms(self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
-        """With ``cache_projections``, the first layer's input projections (both directions, biases included) of
-        distinct forms, (U, 8H); else their word representations, (U, D)."""
+    def encode_forms(
+        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str
+    ) -> torch.Tensor:
+        """For "projection", the first layer's input projections (both directions, biases included) of distinct
+        forms, (U, 8H); for "embedding", their word representations, (U, D)."""
         vectors = self.embedding.encode_forms(word_ids, type_chars, type_lengths)
-        return F.linear(vectors, *self._projection(0)) if self.cache_projections else vectors
+        return F.linear(vectors, *self._projection(0)) if encoding == "projection" else vectors
 
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Per-target logits, each (B, T, n_labels[target])."""
-        if batch.form_vectors is not None and self.cache_projections:
+        if batch.form_vectors is not None and batch.form_encoding == "projection":
             if self.training:
                 raise ValueError("cached projections are for inference; train on batches from make_batch")
             states = self._forward_cached(batch)
@@ -183,26 +183,4 @@ def lstm_layer_steps(
     return out
 
 
-@registry.architectures("bilstm_tagger.BiLSTM.v1")
-def build_bilstm_tagger(
-    *,
-    word_dim: int = 128,
-    char_dim: int = 64,
-    char_hidden: int = 128,
-    char_encoder: str = "lstm",
-    hidden: int = 256,
-    layers: int = 2,
-    dropout: float = 0.33,
-) -> Callable[..., BiLSTMTagger]:
-    """Config builder: the hyperparameters now, the data-dependent sizes (``n_words``, ``n_chars``, ``n_labels``)
-    when the vocabularies are known."""
-    return functools.partial(
-        BiLSTMTagger,
-        word_dim=word_dim,
-        char_dim=char_dim,
-        char_hidden=char_hidden,
-        char_encoder=char_encoder,
-        hidden=hidden,
-        layers=layers,
-        dropout=dropout,
-    )
+build_bilstm_tagger = registry.architectures("bilstm_tagger.BiLSTM.v1")(architecture_builder(BiLSTMTagger))

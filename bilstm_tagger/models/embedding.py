@@ -2,7 +2,7 @@
 
 The character encoder runs over the batch's distinct forms (``Batch.type_chars``) and its output is gathered back
 to every token, so a frequent word's characters are encoded once per batch; at inference a
-:class:`~bilstm_tagger.form_cache.FormCache` hands over representations it keeps across batches
+:class:`~bilstm_tagger.inference.form_cache.FormCache` hands over representations it keeps across batches
 (``Batch.form_vectors``).
 """
 
@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from ..batching import Batch
 from ..vocab import PAD_ID
+from .batching import Batch
 
 
 class WordCharEmbedding(nn.Module):
@@ -61,7 +61,8 @@ class WordCharEmbedding(nn.Module):
         return torch.cat([self.word_embedding(word_ids), self.encode_types(type_chars, type_lengths)], dim=-1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`), a gather."""
+        """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`, encoding
+        "embedding"), a gather."""
         if batch.form_vectors is not None:
             return batch.form_vectors[batch.word_types]
         types = self.encode_types(batch.type_chars, batch.type_lengths)

@@ -19,15 +19,15 @@ Log-probabilities are float32: the tables are the model's size, and Viterbi need
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections import Counter, defaultdict
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..registry import registry
+from .base import CountingTagger, architecture_builder
 
 #: Words at most this frequent train the suffix model (TnT's choice: rare words resemble unknown ones).
 RARE_MAX_COUNT = 10
@@ -271,7 +271,7 @@ class HMM:
 
     # -- plain-data state ----------------------------------------------------------------------------------------
 
-    def state_dict(self) -> Dict[str, np.ndarray]:
+    def to_arrays(self) -> Dict[str, np.ndarray]:
         """Every estimate as numeric arrays (strings as code points), ready for safetensors."""
         forms = sorted(self.log_emission)
         suffixes = sorted(self.suffix_log_emission)
@@ -295,8 +295,8 @@ class HMM:
             ),
         }
 
-    def load_state_dict(self, state: Dict[str, np.ndarray]) -> None:
-        """Restore :meth:`state_dict`'s arrays; raises ValueError when they do not fit this model's sizes."""
+    def load_arrays(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore :meth:`to_arrays`' arrays; raises ValueError when they do not fit this model's sizes."""
         width = self.n_labels + 1
         if state["log_transition"].shape != (width ** self.order, width) or state["lambdas"].shape != (self.order + 1,):
             raise ValueError(
@@ -329,12 +329,11 @@ def decode_strings(codes: np.ndarray, offsets: np.ndarray) -> List[str]:
     return [text[bounds[i]:bounds[i + 1]] for i in range(len(bounds) - 1)]
 
 
-class HMMTagger:
-    """The HMM family behind the same interface as the neural taggers; trained by counting, runs on numpy alone.
+class HMMTagger(CountingTagger):
+    """The HMM family (``bilstm_tagger.HMM.v1``; defaults: ``configs/hmm.cfg``): trained by counting, runs on numpy
+    alone.
 
     Args:
-        n_words: unused (the HMM keeps exact training forms); accepted so every family is built alike.
-        n_chars: unused, likewise.
         n_labels: number of labels per trained target.
         order: k, the number of previous tags a transition conditions on (1 = bigram, 2 = trigram).
         suffix_length: m, the longest suffix the unknown-word model uses.
@@ -343,11 +342,12 @@ class HMMTagger:
             together and consistently) instead of one HMM per target.
     """
 
+    family: ClassVar[str] = "HMM"
+    data_sizes: ClassVar[Tuple[str, ...]] = ("n_labels",)
+
     def __init__(
         self,
         *,
-        n_words: int = 0,
-        n_chars: int = 0,
         n_labels: Dict[str, int],
         order: int = 2,
         suffix_length: int = 4,
@@ -368,7 +368,7 @@ class HMMTagger:
             n_labels=n_labels, order=self.order, suffix_length=self.suffix_length, unknown_beam=self.unknown_beam
         )
 
-    def fit(self, sentences: Sequence, labels: Dict[str, List[str]]) -> "HMMTagger":
+    def fit(self, sentences: Sequence, labels: Mapping[str, Sequence[str]]) -> "HMMTagger":
         """Count the training sentences (corpus.Sentence objects); ``labels`` gives each target's label order.
 
         In joint mode a word with any target unannotated counts as unannotated.
@@ -390,7 +390,7 @@ class HMMTagger:
                 hmm.fit([[(f, c[column]) for f, c in zip(*pair)] for pair in zip(forms, ids)])
         return self
 
-    def tag_ids(self, sentences: Sequence[Sequence[str]], vocabs=None, **_: object) -> List[Dict[str, List[int]]]:
+    def tag_ids(self, sentences: Sequence[Sequence[str]]) -> List[Dict[str, List[int]]]:
         """Best tag ids per sentence and target, by Viterbi (sentences must be non-empty)."""
         if not self.joint:
             return [{target: hmm.viterbi(forms) for target, hmm in self.hmms.items()} for forms in sentences]
@@ -400,18 +400,18 @@ class HMMTagger:
             results.append({target: rows[:, column].tolist() for column, target in enumerate(self.n_labels)})
         return results
 
-    def state_dict(self) -> Dict[str, np.ndarray]:
-        state = {f"{name}.{key}": array for name, hmm in self.hmms.items() for key, array in hmm.state_dict().items()}
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        state = {f"{name}.{key}": array for name, hmm in self.hmms.items() for key, array in hmm.to_arrays().items()}
         if self.joint:
             state["combinations"] = self.combinations
         return state
 
-    def load_state_dict(self, state: Dict[str, np.ndarray], strict: bool = True) -> None:
-        state = dict(state)
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        state = dict(arrays)
         combinations = state.pop("combinations", None)
         names = {key.split(".", 1)[0] for key in state}
         expected = {"joint"} if self.joint else set(self.n_labels)
-        if strict and (names != expected or (combinations is None) == self.joint):
+        if names != expected or (combinations is None) == self.joint:
             found = sorted(names) + (["combinations"] if combinations is not None else [])
             raise ValueError(f"state holds {found}, the model expects {sorted(expected)}")
         if self.joint:
@@ -421,14 +421,7 @@ class HMMTagger:
             self.hmms = {"joint": self._hmm(len(combinations))}
         for name, hmm in self.hmms.items():
             prefix = f"{name}."
-            hmm.load_state_dict({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
+            hmm.load_arrays({key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)})
 
 
-@registry.architectures("bilstm_tagger.HMM.v1")
-def build_hmm_tagger(
-    *, order: int = 2, suffix_length: int = 4, unknown_beam: float = 10.0, joint: bool = True
-) -> Callable[..., HMMTagger]:
-    """Config builder for :class:`HMMTagger`."""
-    return functools.partial(
-        HMMTagger, order=order, suffix_length=suffix_length, unknown_beam=unknown_beam, joint=joint
-    )
+build_hmm_tagger = registry.architectures("bilstm_tagger.HMM.v1")(architecture_builder(HMMTagger))

@@ -6,22 +6,22 @@ word + character representation as the BiLSTM, so that a comparison with it meas
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Dict
+from typing import ClassVar, Dict
 
 import torch
 from torch import nn
 
-from ..batching import Batch
 from ..registry import registry
-from .base import NeuralTagger, run_packed
+from .base import architecture_builder
+from .batching import Batch
 from .embedding import WordCharEmbedding
+from .neural import NeuralTagger, run_packed
 
 CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
 
 class RNNTagger(NeuralTagger):
-    """Left-to-right sequence labeller.
+    """Left-to-right sequence labeller (``bilstm_tagger.RNN.v1``; defaults: ``configs/rnn.cfg``).
 
     Args:
         n_words: word vocabulary size.
@@ -36,6 +36,8 @@ class RNNTagger(NeuralTagger):
         layers: number of stacked recurrent layers.
         dropout: dropout on the word representation, between layers and before the heads.
     """
+
+    family: ClassVar[str] = "RNN"
 
     def __init__(
         self,
@@ -80,27 +82,4 @@ class RNNTagger(NeuralTagger):
         return {target: head(states) for target, head in self.heads.items()}
 
 
-@registry.architectures("bilstm_tagger.RNN.v1")
-def build_rnn_tagger(
-    *,
-    word_dim: int = 128,
-    char_dim: int = 64,
-    char_hidden: int = 128,
-    char_encoder: str = "lstm",
-    cell: str = "lstm",
-    hidden: int = 512,
-    layers: int = 2,
-    dropout: float = 0.33,
-) -> Callable[..., RNNTagger]:
-    """Config builder for :class:`RNNTagger` (data-dependent sizes are given when the vocabularies are known)."""
-    return functools.partial(
-        RNNTagger,
-        word_dim=word_dim,
-        char_dim=char_dim,
-        char_hidden=char_hidden,
-        char_encoder=char_encoder,
-        cell=cell,
-        hidden=hidden,
-        layers=layers,
-        dropout=dropout,
-    )
+build_rnn_tagger = registry.architectures("bilstm_tagger.RNN.v1")(architecture_builder(RNNTagger))

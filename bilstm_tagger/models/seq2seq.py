@@ -13,30 +13,33 @@ more of its labels. The other targets (XPOS, FEATS) are read off the same decode
 Decoding is beam search with ``beam_size`` hypotheses (1 = greedy). With ``constrain_length`` (the default) a
 hypothesis must emit exactly one tag per word and then ``<EOS>``; without it ``<EOS>`` may come early or late
 (it is forced at step ``2 * n + 5`` at the latest), and words left without a tag get id -1, which the tagger
-writes as ``_`` and the evaluation counts as wrong. Both are decoding settings: they can be changed on a trained model.
+writes as ``_`` and the evaluation counts as wrong. The config's values are the model's defaults; both are decoding
+settings (``decoding_settings``), which inference options change on a trained model.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import ClassVar, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..batching import Batch
 from ..registry import registry
 from ..vocab import IGNORE_INDEX
-from .base import NeuralTagger, reverse_padded, run_packed
+from .base import architecture_builder
+from .batching import Batch
 from .embedding import WordCharEmbedding
+from .neural import NeuralTagger, reverse_padded, run_packed
 
 #: Id written for a word that unconstrained decoding left without a tag.
 MISSING = -1
 
 
 class Seq2SeqTagger(NeuralTagger):
-    """Encoder-decoder tagger with optional attention and beam-search decoding.
+    """Encoder-decoder tagger with optional attention and beam-search decoding (``bilstm_tagger.Seq2Seq.v1``;
+    defaults: ``configs/seq2seq.cfg``).
 
     Args:
         n_words: word vocabulary size.
@@ -53,9 +56,12 @@ class Seq2SeqTagger(NeuralTagger):
         reverse_input: encode the words last to first.
         attention: let the decoder attend over the encoder states.
         input_feeding: with attention, feed each step's attentional output into the next step (Luong et al.).
-        beam_size: hypotheses kept while decoding (1 = greedy).
-        constrain_length: decode exactly one tag per word.
+        beam_size: hypotheses kept while decoding (1 = greedy), unless a call says otherwise.
+        constrain_length: decode exactly one tag per word, unless a call says otherwise.
     """
+
+    family: ClassVar[str] = "Seq2Seq"
+    decoding_settings: ClassVar[Tuple[str, ...]] = ("beam_size", "constrain_length")
 
     def __init__(
         self,
@@ -194,24 +200,37 @@ class Seq2SeqTagger(NeuralTagger):
     # -- decoding -------------------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        """Beam-search tags for every sentence: each target (B, T), ``MISSING`` where no tag was emitted."""
+    def predict(
+        self, batch: Batch, *, beam_size: Optional[int] = None, constrain_length: Optional[bool] = None
+    ) -> Dict[str, torch.Tensor]:
+        """Beam-search tags for every sentence: each target (B, T), ``MISSING`` where no tag was emitted.
+
+        Args:
+            beam_size, constrain_length: decoding settings for this call (None: the model's own).
+        """
         self.eval()
         states, final = self.encode(batch)
-        tags, _ = self.decode(states, final, batch.lengths)
+        tags, _ = self.decode(states, final, batch.lengths, beam_size=beam_size, constrain_length=constrain_length)
         return tags
 
     def decode(
-        self, states: torch.Tensor, final: Tuple[torch.Tensor, torch.Tensor], lengths: torch.Tensor
+        self,
+        states: torch.Tensor,
+        final: Tuple[torch.Tensor, torch.Tensor],
+        lengths: torch.Tensor,
+        *,
+        beam_size: Optional[int] = None,
+        constrain_length: Optional[bool] = None,
     ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
-        """Beam search with ``beam_size``, never worse than greedy under the model: tags (B, T) and scores (B,).
+        """Beam search, never worse than greedy under the model: tags (B, T) and scores (B,).
 
         Plain beam search can prune the greedy path and end below it; the greedy result is kept as a candidate
-        so that a wider beam can only help.
+        so that a wider beam can only help. ``beam_size`` and ``constrain_length`` default to the model's.
         """
-        tags, scores = self.beam_search(states, final, lengths, self.beam_size)
-        if self.beam_size > 1:
-            greedy_tags, greedy_scores = self.beam_search(states, final, lengths, 1)
+        beam_size = self.beam_size if beam_size is None else beam_size
+        tags, scores = self.beam_search(states, final, lengths, beam_size, constrain_length)
+        if beam_size > 1:
+            greedy_tags, greedy_scores = self.beam_search(states, final, lengths, 1, constrain_length)
             better = greedy_scores > scores
             tags = {target: torch.where(better[:, None], greedy_tags[target], ids) for target, ids in tags.items()}
             scores = torch.where(better, greedy_scores, scores)
@@ -223,6 +242,7 @@ class Seq2SeqTagger(NeuralTagger):
         final: Tuple[torch.Tensor, torch.Tensor],
         lengths: torch.Tensor,
         beam_size: int,
+        constrain_length: Optional[bool] = None,
     ) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
         """Decode a batch, ``beam_size`` hypotheses per sentence, all sentences at once.
 
@@ -231,6 +251,7 @@ class Seq2SeqTagger(NeuralTagger):
             final: the encoder's final (h, c), each (layers, B, H).
             lengths: words per sentence (B,).
             beam_size: hypotheses kept per sentence (K).
+            constrain_length: exactly one tag per word (None: the model's setting).
 
         Returns:
             Label ids per target (B, T), ``MISSING`` where no tag was emitted, and each sentence's log-probability
@@ -242,10 +263,12 @@ class Seq2SeqTagger(NeuralTagger):
         """
         n, t_max, _ = states.shape
         k = beam_size
+        if constrain_length is None:
+            constrain_length = self.constrain_length
         device = states.device
         lengths = lengths.to(device)
         vocab = self.eos + 1
-        max_steps = t_max + 1 if self.constrain_length else 2 * t_max + 5
+        max_steps = t_max + 1 if constrain_length else 2 * t_max + 5
         expand = functools.partial(torch.repeat_interleave, repeats=k, dim=0)
         state = (final[0].repeat_interleave(k, dim=1), final[1].repeat_interleave(k, dim=1))  # (L, B*K, H)
         memory, mask = self._memory(states, lengths)
@@ -263,7 +286,7 @@ class Seq2SeqTagger(NeuralTagger):
         for t in range(max_steps):
             out, state = self.step(previous, state, feed, memory, mask)
             log_probs = self.heads[self.primary](out).log_softmax(-1).view(n, k, vocab)
-            if self.constrain_length:
+            if constrain_length:
                 # before a sentence's last word <EOS> is impossible; from then on only <EOS> is
                 words_left = (t < lengths)[:, None, None]
                 log_probs = log_probs.masked_fill(words_left & is_eos, float("-inf"))
@@ -315,37 +338,4 @@ class Seq2SeqTagger(NeuralTagger):
         return float(sum(logits[t, g] for t, g in enumerate(gold)))
 
 
-@registry.architectures("bilstm_tagger.Seq2Seq.v1")
-def build_seq2seq_tagger(
-    *,
-    word_dim: int = 128,
-    char_dim: int = 64,
-    char_hidden: int = 128,
-    char_encoder: str = "lstm",
-    hidden: int = 512,
-    layers: int = 2,
-    tag_dim: int = 64,
-    dropout: float = 0.33,
-    reverse_input: bool = True,
-    attention: bool = False,
-    input_feeding: bool = False,
-    beam_size: int = 4,
-    constrain_length: bool = True,
-) -> Callable[..., Seq2SeqTagger]:
-    """Config builder for :class:`Seq2SeqTagger`."""
-    return functools.partial(
-        Seq2SeqTagger,
-        word_dim=word_dim,
-        char_dim=char_dim,
-        char_hidden=char_hidden,
-        char_encoder=char_encoder,
-        hidden=hidden,
-        layers=layers,
-        tag_dim=tag_dim,
-        dropout=dropout,
-        reverse_input=reverse_input,
-        attention=attention,
-        input_feeding=input_feeding,
-        beam_size=beam_size,
-        constrain_length=constrain_length,
-    )
+build_seq2seq_tagger = registry.architectures("bilstm_tagger.Seq2Seq.v1")(architecture_builder(Seq2SeqTagger))

@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename over it.
+"""Files on disk: atomic writes (a temporary file beside the target, then a rename over it) and sha256 digests.
 
 An interrupted run therefore leaves either the old file or the complete new one, never half of one.
 """
@@ -6,6 +6,7 @@ An interrupted run therefore leaves either the old file or the complete new one,
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -50,3 +51,12 @@ def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     with atomic_open(path, "wb") as handle:
         handle.write(data)
+
+
+def sha256_file(path: Union[str, Path]) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -17,23 +17,24 @@ frequent confusions and example words, and accuracy per universal feature. A wor
 changes nothing, so the figures equal the official ones.
 
 The report is a plain dict (JSON-ready); its ``schema`` key names its version and :data:`SCHEMA_FILE` describes
-it. :mod:`~bilstm_tagger.rendering` draws it for people; :mod:`~bilstm_tagger.comparison` sets several side by side.
+it. :mod:`~bilstm_tagger.evaluation.rendering` draws it for people; :mod:`~bilstm_tagger.evaluation.comparison`
+sets several side by side. This package reads CoNLL-U and predictions, never models (tagging a file with a model is
+:mod:`bilstm_tagger.inference.prediction`'s), and imports no torch.
 """
 
 from __future__ import annotations
 
+import operator
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from .corpus import Sentence, read_conllu
-from .errors import CorpusError
+from ..corpus import Sentence, read_conllu
+from ..errors import CorpusError
+from ..files import sha256_file
+from ..targets import TARGET_NAMES, TARGETS
 from .significance import bootstrap_interval
-
-if TYPE_CHECKING:
-    from .tagger import Tagger
 
 REPORT_SCHEMA = "bilstm_tagger.evaluation.v2"
 #: The JSON Schema of reports and comparisons (``bilstm_tagger/schemas/reports.schema.json``).
@@ -45,8 +46,8 @@ UNIVERSAL_FEATURES = frozenset(
 )
 #: Sentence-length buckets (words) of the ``by_length`` breakdown: (label, first, last).
 LENGTH_BUCKETS = (("1-10", 1, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-50", 31, 50), ("51+", 51, None))
-#: The metric that scores each target (UFeats scores the ``feats`` target).
-TARGET_METRICS = {"upos": "upos", "xpos": "xpos", "feats": "ufeats"}
+#: Columns scored for systems that predict them although no model trains them yet (Lemmas).
+EXTRA_COLUMNS = ("lemma",)
 #: Metrics in report order, with the names the CoNLL 2018 evaluator prints.
 METRICS = {
     "upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "lemma": "Lemmas",
@@ -80,18 +81,27 @@ def genre(sent_id: Optional[str]) -> Optional[str]:
     return sent_id.split("-", 1)[0]
 
 
+#: How a predicted value is compared with gold, per target metric (UFeats: universal features only).
+MATCHES = {
+    "upos": operator.eq,
+    "xpos": operator.eq,
+    "ufeats": lambda predicted, gold: universal_feats(predicted) == universal_feats(gold),
+}
+
+
 def _word_outcome(gold_word, pred: Mapping[str, Optional[str]]) -> Dict[str, Optional[bool]]:
     """Per metric, whether the prediction is right, or None when the metric does not apply to this word."""
-    upos = None if gold_word.upos is None else pred.get("upos") == gold_word.upos
-    xpos = None if gold_word.xpos is None else pred.get("xpos") == gold_word.xpos
-    feats = pred.get("feats")  # None: not predicted for this word, wrong even where gold is the empty set
-    ufeats = feats is not None and universal_feats(feats) == universal_feats(gold_word.feats)
-    exact = feats is not None and _exact_feats(feats) == _exact_feats(gold_word.feats)
-    annotated = [ok for ok in (upos, xpos, ufeats) if ok is not None]
+    outcomes: Dict[str, Optional[bool]] = {}
+    for target in TARGETS.values():
+        gold = getattr(gold_word, target.name)  # None: not annotated, not scored
+        value = pred.get(target.name)  # None: not predicted for this word, wrong wherever gold has a label
+        outcomes[target.metric] = None if gold is None else value is not None and MATCHES[target.metric](value, gold)
+    outcomes["alltags"] = all(ok for ok in outcomes.values() if ok is not None)
+    feats = pred.get("feats")
+    outcomes["feats_exact"] = feats is not None and _exact_feats(feats) == _exact_feats(gold_word.feats)
     # lemmas are scored only for systems that predict them
-    lemma = None if "lemma" not in pred else pred["lemma"] == gold_word.lemma
-    return {"upos": upos, "xpos": xpos, "ufeats": ufeats, "alltags": all(annotated), "lemma": lemma,
-            "feats_exact": exact}
+    outcomes["lemma"] = None if "lemma" not in pred else pred["lemma"] == gold_word.lemma
+    return outcomes
 
 
 class WordOutcomes:
@@ -144,8 +154,8 @@ def score(
 
     Args:
         gold: the gold sentences.
-        predicted: for each sentence, target (``upos``, ``xpos``, ``feats``, and optionally ``lemma``) -> one
-            label per word (None for a word left untagged); a missing target or label counts as wrong wherever
+        predicted: for each sentence, target (a name in :data:`~bilstm_tagger.targets.TARGETS`, and optionally
+            ``lemma``) -> one label per word (None for a word left untagged); a missing target or label counts as wrong wherever
             gold has one. Lemmas are scored only when given.
         train_forms: the forms seen in training; when given, the report splits words into seen and unseen.
         tag_tables: the tag columns (``upos``, ``xpos``) that get per-tag tables, confusion matrices and top
@@ -227,10 +237,10 @@ def accuracies(metrics: Mapping[str, dict], targets: Iterable[str]) -> Dict[str,
     "not predicted" reads better than 0.
     """
     targets = set(targets)
-    predicted = {TARGET_METRICS.get(t, t) for t in targets}  # "lemma" is scored by the metric of that name
+    predicted = {TARGETS[t].metric if t in TARGETS else t for t in targets}  # "lemma" by the metric of that name
     if "feats" in targets:
         predicted.add("feats_exact")
-    if targets >= set(TARGET_METRICS):
+    if targets >= set(TARGET_NAMES):
         predicted.add("alltags")
     return {name: metrics[name]["accuracy"] if name in predicted else None for name in METRICS}
 
@@ -246,6 +256,8 @@ def per_tag_table(gold: Sequence[str], predicted: Sequence[str]) -> List[dict]:
     """Precision, recall, F1 (percent) and support per tag, over the tags in gold or predictions, sorted."""
     if not gold:
         return []
+    from sklearn.metrics import precision_recall_fscore_support  # here: sklearn takes 0.6 s to import, --help need not
+
     labels = sorted(set(gold) | set(predicted))
     precision, recall, f1, support = precision_recall_fscore_support(
         gold, predicted, labels=labels, zero_division=0
@@ -264,6 +276,8 @@ def per_tag_table(gold: Sequence[str], predicted: Sequence[str]) -> List[dict]:
 
 def confusion(gold: Sequence[str], predicted: Sequence[str]) -> dict:
     """Confusion matrix: ``counts[i][j]`` words of gold tag ``labels[i]`` predicted as ``labels[j]``."""
+    from sklearn.metrics import confusion_matrix
+
     labels = sorted(set(gold) | set(predicted))
     counts = confusion_matrix(gold, predicted, labels=labels).tolist() if labels else []
     return {"labels": labels, "counts": counts}
@@ -287,25 +301,6 @@ def top_confusions(
         }
         for (g, p), places in ranked
     ]
-
-
-def evaluate_model(tagger: "Tagger", test_path: Union[str, Path], *, tag_tables: Sequence[str] = ("upos",)) -> dict:
-    """Tag a gold CoNLL-U file's words with ``tagger`` and score the result (see :func:`score`).
-
-    The report also records the test file (name and sha256), the tokenization (gold) and the model's
-    architecture and training files, so a figure can be traced to what produced it.
-    """
-    gold = read_conllu(test_path)
-    predicted = tagger.tag([sentence.forms for sentence in gold])
-    report = score(gold, predicted, train_forms=tagger.vocabs.train_forms, tag_tables=tag_tables)
-    report["test_file"] = file_record(test_path)
-    report["tokenization"] = "gold"
-    report["system"] = {
-        "architecture": tagger.meta.get("architecture"),
-        "train_files": tagger.meta.get("train_files"),
-        "targets": tagger.targets,
-    }
-    return report
 
 
 def evaluate_file(
@@ -340,7 +335,7 @@ def read_predictions(gold: Sequence[Sentence], pred_path: Union[str, Path]) -> L
         if p.forms != g.forms:
             raise CorpusError(pred_path, *_first_difference(number, g, p))
     has_lemmas = any(w.lemma not in (None, "_") for sentence in predicted for w in sentence.words)
-    columns = ("upos", "xpos", "feats") + (("lemma",) if has_lemmas else ())
+    columns = TARGET_NAMES + (EXTRA_COLUMNS if has_lemmas else ())
     return [{c: [getattr(w, c) for w in sentence.words] for c in columns} for sentence in predicted]
 
 
@@ -361,8 +356,6 @@ def _first_difference(number: int, gold: Sentence, pred: Sentence) -> Tuple[int,
 
 def file_record(path: Union[str, Path]) -> dict:
     """A file's name, sha256 and, where its name says (UD's ``*-train``, ``*-dev``, ``*-test``), its split."""
-    from .serialization import sha256_file
-
     name = Path(path).name
     split = next((s for s in ("train", "dev", "test") if f"-{s}" in name or f"_{s}" in name), None)
     return {"name": name, "sha256": sha256_file(path), "split": split}

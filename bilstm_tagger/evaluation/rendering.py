@@ -1,8 +1,8 @@
 """Reports and comparisons rendered for people: terminal text, Markdown, one self-contained HTML file, CSV, JSON.
 
-A report (:func:`~bilstm_tagger.evaluation.score`) or a comparison (:func:`~bilstm_tagger.comparison.compare`)
+A report (:func:`~bilstm_tagger.evaluation.scoring.score`) or a comparison (:func:`~bilstm_tagger.evaluation.comparison.compare`)
 is first laid out as titled tables (:class:`Table`); each format then draws the same tables, so every format
-carries the same figures. HTML adds the plots (:mod:`~bilstm_tagger.plots`) as embedded PNGs: the file opens in a
+carries the same figures. HTML adds the plots (:mod:`~bilstm_tagger.evaluation.plots`) as embedded PNGs: the file opens in a
 browser with no network. CSV is the per-tag table. JSON is the report itself.
 """
 
@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
-from .evaluation import LENGTH_BUCKETS, METRICS, accuracies
+from .scoring import LENGTH_BUCKETS, METRICS, accuracies
 
 FORMATS = ("text", "json", "markdown", "html", "csv")
 #: Confusion matrices with more tags than this are left to JSON and the HTML heatmap (too wide for a table).

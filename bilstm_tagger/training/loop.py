@@ -1,8 +1,10 @@
-"""Training a tagger from CoNLL-U: config handling, the epoch loop, early stopping and checkpointing.
+"""Training a tagger from CoNLL-U: the epoch loop, early stopping and checkpointing.
 
-:func:`train` is keyword-only and does everything the ``train`` command does; the CLI only parses arguments.
-The best model on dev (mean of the per-target dev accuracies) is written to the output directory each time it
-improves, so an interrupted run keeps its best finished epoch. Each epoch's figures are appended to
+:func:`train` is keyword-only and does everything the ``train`` command does; the CLI only parses arguments and
+turns its flags into config overrides. Families are trained according to the model contract
+(:mod:`~bilstm_tagger.models.base`): by counting (``fit``) or by gradient (``loss``), told apart in one place,
+:func:`train`. The best model on dev (mean of the per-target dev accuracies) is written to the output directory each
+time it improves, so an interrupted run keeps its best finished epoch. Each epoch's figures are appended to
 ``train_log.jsonl``. With the same seed, data and thread count on the CPU, two runs give the same weights.
 """
 
@@ -15,53 +17,28 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from confection import Config
 from tqdm.auto import tqdm
 
-from .batching import length_batches, make_batch
-from .corpus import Sentence, read_conllu
-from .device import resolve_device
-from .errors import ConfigError
-from .evaluation import TARGET_METRICS, accuracies, score
-from .models.base import NeuralTagger
-from .serialization import build_network, save_model, sha256_file
-from .tagger import Tagger
-from .vocab import TARGETS, Vocabularies
+from ..corpus import Sentence, read_conllu
+from ..errors import BilstmTaggerError, ConfigError
+from ..evaluation.scoring import accuracies, score
+from ..files import sha256_file
+from ..inference.device import resolve_device
+from ..inference.options import InferenceOptions
+from ..inference.tagger import Tagger
+from ..models.base import CountingTagger, TaggerModel, build_model
+from ..models.batching import length_batches, make_batch
+from ..models.neural import NeuralTagger
+from ..serialization import TrainedModel, save_model
+from ..targets import TARGETS
+from ..vocab import Vocabularies
+from .config import Settings, TrainingSettings
 
 LOG_FILE = "train_log.jsonl"
-
-
-@dataclass
-class TrainingSettings:
-    """The ``[training]`` section of a config; each field is documented in ``configs/bilstm.cfg``."""
-
-    targets: Sequence[str] = TARGETS
-    min_freq: int = 2
-    word_dropout: float = 0.25
-    max_epochs: int = 40
-    patience: int = 6
-    batch_words: int = 1000
-    learning_rate: float = 0.002
-    beta2: float = 0.9
-    lr_decay: float = 0.5
-    grad_clip: float = 5.0
-    ema_decay: float = 0.0
-    max_minutes: float = 0.0
-
-    @classmethod
-    def from_config(cls, section: Dict[str, Any]) -> "TrainingSettings":
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ConfigError(f"[training] has unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        settings = cls(**section)
-        bad = [t for t in settings.targets if t not in TARGETS]
-        if bad or not settings.targets:
-            raise ConfigError(f"[training] targets must be a non-empty subset of {list(TARGETS)}, got {list(settings.targets)}")
-        return settings
 
 
 @dataclass
@@ -75,21 +52,6 @@ class TrainResult:
     seconds: float
 
 
-def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = None) -> Config:
-    """Read a ``.cfg`` file and apply ``section.key`` overrides, interpolating ``${...}`` references.
-
-    Raises:
-        ConfigError: for a missing or malformed file, or an override naming an unknown section.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        return Config().from_disk(path, overrides=overrides or {}, interpolate=True)
-    except Exception as exc:  # confection raises several types for malformed files and overrides
-        raise ConfigError(f"{path}: {exc}") from None
-
-
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
     predicted = tagger.tag([s.forms for s in dev])
     scores = accuracies(score(dev, predicted)["metrics"], tagger.targets)
@@ -98,7 +60,7 @@ def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[f
 
 def _selection_score(vocabs: Vocabularies, dev: Dict[str, Optional[float]]) -> float:
     """Mean dev accuracy over the trained targets."""
-    values = [dev[TARGET_METRICS[t]] for t in vocabs.targets if dev[TARGET_METRICS[t]] is not None]
+    values = [dev[TARGETS[t].metric] for t in vocabs.targets if dev[TARGETS[t].metric] is not None]
     return sum(values) / len(values) if values else 0.0
 
 
@@ -106,58 +68,38 @@ def _files_meta(paths: Sequence[Path]) -> List[dict]:
     return [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
 
 
-def train(
-    config: Config,
-    *,
-    output_dir: Union[str, Path],
-    train_path: Optional[Union[str, Path]] = None,
-    dev_path: Optional[Union[str, Path]] = None,
-    seed: Optional[int] = None,
-    device: Optional[str] = None,
-    progress: bool = True,
-) -> TrainResult:
+def train(config: Config, *, output_dir: Union[str, Path], progress: bool = True) -> TrainResult:
     """Train a tagger and write the best model on dev to ``output_dir``.
 
     Args:
-        config: an interpolated config with ``[paths]``, ``[system]``, ``[model]`` and ``[training]``.
+        config: an interpolated config (:func:`~bilstm_tagger.training.config.load_config`) with ``[paths]``,
+            ``[system]``, ``[model]`` and ``[training]``.
         output_dir: the model directory to write (created if needed).
-        train_path: training CoNLL-U; overrides ``paths.train``.
-        dev_path: development CoNLL-U for early stopping; overrides ``paths.dev``.
-        seed: overrides ``system.seed``.
-        device: overrides ``system.device`` ("auto", "cpu", "cuda").
         progress: show a progress bar.
 
     Raises:
         ConfigError: for a config that cannot be used; CorpusError: for unreadable data.
     """
     config = Config(config).copy()
-    for section in ("paths", "system", "model", "training"):
-        config.setdefault(section, {})
-    if train_path is not None:
-        config["paths"]["train"] = str(train_path)
-    if dev_path is not None:
-        config["paths"]["dev"] = str(dev_path)
-    if seed is not None:
-        config["system"]["seed"] = seed
-    if device is not None:
-        config["system"]["device"] = device
-    if not config["paths"].get("train") or not config["paths"].get("dev"):
-        raise ConfigError("training needs a train and a dev file: pass --train and --dev (or set [paths])")
-    settings = TrainingSettings.from_config(dict(config["training"]))
-    run_seed = int(config["system"].get("seed", 0))
-    torch_device = resolve_device(str(config["system"].get("device", "auto")))
+    settings = Settings.from_config(config)
+    run_seed = settings.system.seed
+    try:
+        torch_device = resolve_device(settings.system.device)
+    except BilstmTaggerError as exc:  # CUDA asked for where there is none
+        raise ConfigError(f"[system] {exc}") from None
 
-    train_file, dev_file = Path(config["paths"]["train"]), Path(config["paths"]["dev"])
+    train_file, dev_file = Path(settings.paths.train), Path(settings.paths.dev)
     train_sentences = read_conllu(train_file)
     dev_sentences = read_conllu(dev_file)
-    vocabs = Vocabularies.build(train_sentences, targets=settings.targets, min_freq=settings.min_freq)
+    training = settings.training
+    vocabs = Vocabularies.build(train_sentences, targets=training.targets, min_freq=training.min_freq)
     if not vocabs.targets:
-        raise ConfigError(f"{train_file}: none of the targets {list(settings.targets)} is annotated")
+        raise ConfigError(f"{train_file}: none of the targets {list(training.targets)} is annotated")
 
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
     try:
-        network = build_network(config, vocabs)
+        model = build_model(settings.model, vocabs)
     except Exception as exc:
         raise ConfigError(f"[model] cannot be built: {exc}") from None
 
@@ -170,16 +112,17 @@ def train(
         meta={"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file]), "seed": run_seed},
         progress=progress,
     )
-    if isinstance(network, torch.nn.Module):
-        _train_network(network, run, train_sentences, settings, rng)
-    else:  # a counting model (the HMM): one pass over the data is the whole training
+    # the one place where the two ways of learning part (see the model contract)
+    if isinstance(model, CountingTagger):  # one pass over the data is the whole training
         fit_start = time.perf_counter()
         try:
-            network.fit(train_sentences, vocabs.labels)
+            model.fit(train_sentences, vocabs.labels)
         except ValueError as error:  # a model the data makes too large to build
             raise ConfigError(f"[model]: {error}") from None
         words = sum(len(s) for s in train_sentences)
-        run.end_epoch(network, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
+        run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
+    else:
+        _train_network(model, run, train_sentences, training, rng)
     return run.result()
 
 
@@ -208,10 +151,12 @@ class _Run:
         self.last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
 
     def end_epoch(
-        self, model, *, epoch: int, loss: Optional[float], words: int, seconds: float, lr: Optional[float]
+        self, model: TaggerModel, *, epoch: int, loss: Optional[float], words: int, seconds: float,
+        lr: Optional[float],
     ) -> bool:
         """Score ``model`` on dev, save it if it is the best so far, log the epoch; returns whether it improved."""
-        tagger = Tagger(config=self.config, vocabs=self.vocabs, network=model, device=self.device)
+        trained = TrainedModel(config=self.config, vocabs=self.vocabs, model=model)
+        tagger = Tagger(trained, InferenceOptions(device=str(self.device)))
         dev = _dev_scores(tagger, self.dev)
         current = _selection_score(self.vocabs, dev)
         improved = current > self.best_score
@@ -223,7 +168,7 @@ class _Run:
                 self.output_dir,
                 config=self.config,
                 vocabs=self.vocabs,
-                network=model,
+                model=model,
                 meta={**self.meta, "best_epoch": epoch, "best_dev": dev},
             )
         record = {
@@ -257,7 +202,7 @@ class _Run:
 
 
 def _train_network(
-    network: NeuralTagger,
+    model: NeuralTagger,
     run: _Run,
     train_sentences: Sequence[Sentence],
     settings: TrainingSettings,
@@ -266,12 +211,12 @@ def _train_network(
     """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience."""
     device = run.device
     vocabs = run.vocabs
-    network.to(device)
-    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
     # With ema_decay > 0, dev scores and checkpoints use an exponential moving average of the weights, which
     # smooths out the noise of the last updates (Polyak averaging).
-    averaged = copy.deepcopy(network) if settings.ema_decay > 0 else network
-    trained_params = list(network.parameters())
+    averaged = copy.deepcopy(model) if settings.ema_decay > 0 else model
+    trained_params = list(model.parameters())
     averaged_params = list(averaged.parameters())
     step = 0
     lengths = [len(s) for s in train_sentences]
@@ -279,7 +224,7 @@ def _train_network(
     bad_epochs = 0
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
     for epoch in range(1, settings.max_epochs + 1):
-        network.train()
+        model.train()
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
         bar = tqdm(
@@ -292,12 +237,12 @@ def _train_network(
                 [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=rng
             ).to(device)
             optimizer.zero_grad(set_to_none=True)
-            loss = network.loss(batch)
+            loss = model.loss(batch)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), settings.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
             optimizer.step()
             step += 1
-            if averaged is not network:
+            if averaged is not model:
                 # warm-up (as in TensorFlow's ExponentialMovingAverage) so early averages are not stuck at init
                 decay = min(settings.ema_decay, (1.0 + step) / (10.0 + step))
                 with torch.no_grad():

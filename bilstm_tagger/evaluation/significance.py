@@ -1,6 +1,6 @@
 """How sure a figure is: bootstrap confidence intervals over sentences, and McNemar's test between two systems.
 
-Both work on per-word outcomes (1 right, 0 wrong, -1 not scored) as :class:`~bilstm_tagger.evaluation.WordOutcomes`
+Both work on per-word outcomes (1 right, 0 wrong, -1 not scored) as :class:`~bilstm_tagger.evaluation.scoring.WordOutcomes`
 holds them. Sentences, not words, are resampled: errors cluster within sentences, and resampling words would
 make intervals too narrow.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import List, Optional
 
 import numpy as np
-from scipy.stats import binomtest
 
 #: Bootstrap resamples, and the seed that makes the intervals reproducible.
 BOOTSTRAP_SAMPLES = 1000
@@ -49,6 +48,8 @@ def mcnemar(a: np.ndarray, b: np.ndarray) -> dict:
     Only the words exactly one system gets right count; under the null hypothesis each of them is equally likely
     to favour either system, so the p-value is a two-sided binomial test with p = 0.5.
     """
+    from scipy.stats import binomtest  # here: scipy.stats takes 0.4 s to import, which the CLI's --help need not pay
+
     if a.shape != b.shape:
         raise ValueError(f"outcomes of different lengths: {a.shape} and {b.shape}")
     both = (a >= 0) & (b >= 0)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .corpus import Sentence, read_conllu
-from .errors import BilstmTaggerError
-from .evaluation import WordOutcomes, accuracies, file_record, read_predictions, score
+from ..corpus import Sentence, read_conllu
+from ..errors import BilstmTaggerError
+from ..targets import TARGET_NAMES
+from .scoring import EXTRA_COLUMNS, WordOutcomes, accuracies, file_record, read_predictions, score
 from .significance import ALPHA, mcnemar
 
 COMPARISON_SCHEMA = "bilstm_tagger.comparison.v1"
@@ -21,6 +22,10 @@ COMPARISON_SCHEMA = "bilstm_tagger.comparison.v1"
 PAIRED_METRICS = ("upos", "xpos", "ufeats", "alltags", "lemma")
 
 Predictions = Sequence[Mapping[str, Sequence[Optional[str]]]]
+#: How a model directory becomes a system: (model directory, gold sentences) -> (predictions, training forms,
+#: source description). The caller provides it (``inference.prediction.tag_gold``): this package never
+#: loads models.
+ModelTagger = Callable[[Path, Sequence[Sentence]], Tuple[Predictions, Optional[List[str]], dict]]
 
 
 def compare(
@@ -53,7 +58,7 @@ def compare(
     }
     # what each system predicts at all: a metric it cannot get right is "n/a", not 0%, and is not tested
     targets = {
-        name: [t for t in ("upos", "xpos", "feats", "lemma") if any(v is not None for s in pred for v in s.get(t, ()))]
+        name: [t for t in TARGET_NAMES + EXTRA_COLUMNS if any(v is not None for s in pred for v in s.get(t, ()))]
         for name, pred in systems.items()
     }
     scored = {name: accuracies(reports[name]["metrics"], targets[name]) for name in systems}
@@ -96,12 +101,15 @@ def compare_paths(
     gold_path: Union[str, Path],
     systems: Sequence[str],
     *,
-    device=None,
+    tag_model: Optional[ModelTagger] = None,
     tag_tables: Sequence[str] = ("upos",),
 ) -> dict:
-    """:func:`compare` for paths: each system is ``[NAME=]PATH`` to a model directory or a predicted CoNLL-U file."""
-    from .serialization import load_model
+    """:func:`compare` for paths: each system is ``[NAME=]PATH`` to a model directory or a predicted CoNLL-U file.
 
+    Args:
+        tag_model: tags ``gold`` with a model directory (:data:`ModelTagger`); without it, a model directory is an
+            error.
+    """
     gold = read_conllu(gold_path)
     predictions: Dict[str, Predictions] = {}
     forms: Dict[str, Optional[List[str]]] = {}
@@ -111,10 +119,9 @@ def compare_paths(
         if name in predictions:
             raise BilstmTaggerError(f"two systems are named {name!r}: name them as NAME=PATH")
         if path.is_dir():
-            tagger = load_model(path, device=device)
-            predictions[name] = tagger.tag([sentence.forms for sentence in gold])
-            forms[name] = tagger.vocabs.train_forms
-            sources[name] = {"model": str(path), "architecture": tagger.meta.get("architecture")}
+            if tag_model is None:
+                raise BilstmTaggerError(f"{path}: a model directory, but this comparison was given no way to tag")
+            predictions[name], forms[name], sources[name] = tag_model(path, gold)
         elif path.is_file():
             predictions[name] = read_predictions(gold, path)
             forms[name] = None

@@ -12,8 +12,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .corpus import Sentence
-from .vocab import IGNORE_INDEX, PAD_ID, UNK_ID, Vocabularies, word_key
+from ..corpus import Sentence
+from ..vocab import IGNORE_INDEX, PAD_ID, UNK_ID, Vocabularies, word_key
 
 
 @dataclass
@@ -27,8 +27,10 @@ class Batch:
         type_lengths: (U,) number of characters of each form (None with ``form_vectors``).
         lengths: (B,) number of words of each sentence.
         targets: per target, (B, T) label ids, ``IGNORE_INDEX`` for padding and unannotated words.
-        form_vectors: (U, F) per-form vectors already computed by the network's ``encode_forms`` (a
-            :class:`~bilstm_tagger.form_cache.FormCache` at inference), used instead of ``type_chars``.
+        form_vectors: (U, F) per-form vectors already computed by the model's ``encode_forms`` (a
+            :class:`~bilstm_tagger.inference.form_cache.FormCache` at inference), used instead of ``type_chars``.
+        form_encoding: what ``form_vectors`` hold: "embedding" (word representations) or another of the model's
+            ``form_encodings``.
     """
 
     words: torch.Tensor
@@ -38,6 +40,7 @@ class Batch:
     lengths: torch.Tensor
     targets: Dict[str, torch.Tensor] = field(default_factory=dict)
     form_vectors: Optional[torch.Tensor] = None
+    form_encoding: str = "embedding"
 
     @property
     def n_words(self) -> int:
@@ -52,6 +55,7 @@ class Batch:
             lengths=self.lengths,
             targets={k: v.to(device) for k, v in self.targets.items()},
             form_vectors=None if self.form_vectors is None else self.form_vectors.to(device),
+            form_encoding=self.form_encoding,
         )
 
 

@@ -1,14 +1,15 @@
-"""Inference-time memory of every word form seen: what the network computes from the form alone, computed once.
+"""Inference-time memory of every word form seen: what the model computes from the form alone, computed once.
 
 Tagging spends much of a word+char model's time in the character encoder, in the first layer's input projection,
 and in Python code that looks words up; all depend only on the form and on frozen weights. :class:`FormCache` keeps,
-per form, one row of a table: the network's ``encode_forms`` output (the word representation, or for the BiLSTM its
-first layer's input projections). A batch of sentences then needs one dict lookup per token, one ``encode_forms``
-call for the forms not seen before, and a gather. Results are those of :func:`~bilstm_tagger.batching.make_batch`
-(which encodes each of a batch's distinct forms once), up to floating-point rounding.
+per form, one row of a table: the model's ``encode_forms`` output in one encoding (the word representation, or for
+the BiLSTM its first layer's input projections). A batch of sentences then needs one dict lookup per token, one
+``encode_forms`` call for the forms not seen before, and a gather. Results are those of
+:func:`~bilstm_tagger.models.batching.make_batch` (which encodes each of a batch's distinct forms once), up to
+floating-point rounding.
 
-A cache belongs to one set of weights on one device: :class:`~bilstm_tagger.tagger.Tagger` makes a new one whenever
-it moves the network, and training builds a fresh one for each dev evaluation.
+A cache belongs to one set of weights on one device: each :class:`~bilstm_tagger.inference.tagger.Tagger` has its
+own, and training builds a fresh Tagger for each dev evaluation.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Dict, List, Sequence
 import numpy as np
 import torch
 
-from .batching import Batch, char_ids
-from .vocab import UNK_ID, Vocabularies, word_key
+from ..models.batching import Batch, char_ids
+from ..models.neural import NeuralTagger
+from ..vocab import UNK_ID, Vocabularies, word_key
 
 #: Forms kept before the cache starts again from empty: 20,000 rows of 1,024 floats (a BiLSTM of hidden 128) are
 #: 80 MB; EWT's test set has about 5,400 distinct forms.
@@ -27,20 +29,30 @@ DEFAULT_CAPACITY = 20_000
 
 
 class FormCache:
-    """Per-form vectors of one network.
+    """Per-form vectors of one model.
 
     Args:
         vocabs: the model's vocabularies (word and character ids).
-        network: a :class:`~bilstm_tagger.models.base.NeuralTagger` (in eval mode).
-        device: where the network runs; the table lives there.
+        model: the torch model (in eval mode).
+        device: where the model runs; the table lives there.
+        encoding: what to keep per form: "embedding" or one of the model's ``form_encodings``.
         capacity: forms kept; when a batch would overflow it, the cache is emptied first (a batch's own forms are
             always kept, however many).
     """
 
-    def __init__(self, *, vocabs: Vocabularies, network, device: torch.device, capacity: int = DEFAULT_CAPACITY):
+    def __init__(
+        self,
+        *,
+        vocabs: Vocabularies,
+        model: NeuralTagger,
+        device: torch.device,
+        encoding: str = "embedding",
+        capacity: int = DEFAULT_CAPACITY,
+    ) -> None:
         self.vocabs = vocabs
-        self.network = network
+        self.model = model
         self.device = device
+        self.encoding = encoding
         self.capacity = capacity
         self.clear()
 
@@ -49,7 +61,7 @@ class FormCache:
         # Row 0 is padding: zeros that padded positions gather and the model masks.
         self.rows: Dict[str, int] = {}
         self.size = 1
-        self.table = torch.zeros((1, self.network.form_vector_dim), device=self.device)
+        self.table = torch.zeros((1, self.model.form_vector_dim(self.encoding)), device=self.device)
 
     def _reserve(self, size: int) -> None:
         """Grow the table to at least ``size`` rows, doubling (up to the capacity), so that appending is amortised
@@ -69,7 +81,7 @@ class FormCache:
         word_index = self.vocabs.words.index
         word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device="cpu")
         chars, lengths = char_ids(forms, self.vocabs)
-        encoded = self.network.encode_forms(word_ids.to(self.device), chars.to(self.device), lengths)  # (U, F)
+        encoded = self.model.encode_forms(word_ids.to(self.device), chars.to(self.device), lengths, self.encoding)
         start, end = self.size, self.size + len(forms)
         self._reserve(end)
         self.table[start:end] = encoded
@@ -109,4 +121,5 @@ class FormCache:
             type_lengths=None,
             lengths=lengths,
             form_vectors=self.table,
+            form_encoding=self.encoding,
         )

@@ -1,0 +1,130 @@
+"""A trained model ready to tag: the model directory's contents with validated inference options.
+
+:func:`load_model` reads a model directory and returns a :class:`Tagger`; ``evaluate``, ``predict``, training's dev
+checks and the spaCy component all tag through one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+from confection import Config
+
+from ..models.base import TaggerModel
+from ..serialization import TrainedModel, read_model
+from ..vocab import Vocabularies
+from .device import resolve_device
+from .options import InferenceOptions
+from .runtime import new_runtime
+
+Tags = Dict[str, List[Optional[str]]]
+
+
+class Tagger:
+    """A trained model of any family with its vocabularies, tagging with fixed options.
+
+    Args:
+        trained: the model, its config, vocabularies and ``meta.json``.
+        options: how to tag (checked against the model's family here).
+        use_gpu: what device "auto" means (see :func:`~bilstm_tagger.inference.device.resolve_device`).
+
+    Raises:
+        OptionError: for an option the model's family does not have.
+
+    A torch model keeps a form cache of the forms it has tagged (and, for int8, the quantized copy it tags with);
+    the model itself keeps the float32 weights that are saved. Make a new Tagger (:meth:`with_options`) after
+    changing the weights in place.
+    """
+
+    def __init__(
+        self, trained: TrainedModel, options: Optional[InferenceOptions] = None, *, use_gpu: Optional[bool] = None
+    ) -> None:
+        options = options or InferenceOptions()
+        options.check_for(trained.model)
+        self.trained = trained
+        self.options = options
+        self.use_gpu = use_gpu
+        runs_on_gpu = "cuda" in trained.model.device_types and options.precision != "int8"
+        device = resolve_device(options.device, use_gpu=use_gpu) if runs_on_gpu else torch.device("cpu")
+        self.runtime = new_runtime(trained.model, trained.vocabs, options, device)
+
+    @property
+    def config(self) -> Config:
+        return self.trained.config
+
+    @property
+    def vocabs(self) -> Vocabularies:
+        return self.trained.vocabs
+
+    @property
+    def model(self) -> TaggerModel:
+        return self.trained.model
+
+    @property
+    def meta(self) -> dict:
+        return self.trained.meta
+
+    @property
+    def device(self) -> torch.device:
+        return self.runtime.device
+
+    @property
+    def targets(self) -> List[str]:
+        return self.vocabs.targets
+
+    def with_options(self, **changes) -> "Tagger":
+        """A Tagger of the same model with some options changed (for example ``precision="int8"``)."""
+        return Tagger(self.trained, dataclasses.replace(self.options, **changes), use_gpu=self.use_gpu)
+
+    def tag(self, sentences: Sequence[Sequence[str]], *, batch_words: Optional[int] = None) -> List[Tags]:
+        """Tag sentences given as word forms.
+
+        Args:
+            sentences: each sentence's words; an empty sentence gets empty tag lists.
+            batch_words: padded word slots per batch (default: the options'); the result does not depend on it.
+
+        Returns:
+            For each sentence, a dict from each trained target (``upos``, ``xpos``, ``feats``) to one label per word
+            (None for a word the model left untagged, which only unconstrained seq2seq decoding does).
+        """
+        labels = self.vocabs.labels
+        return [
+            # a negative id is a word the model left untagged (unconstrained seq2seq decoding): None, never a label
+            {target: [labels[target][k] if k >= 0 else None for k in row] for target, row in ids.items()}
+            for ids in self.tag_ids(sentences, batch_words=batch_words)
+        ]
+
+    def tag_ids(
+        self, sentences: Sequence[Sequence[str]], *, batch_words: Optional[int] = None
+    ) -> List[Dict[str, List[int]]]:
+        """Like :meth:`tag`, with label ids (indices into ``vocabs.labels[target]``, -1 for untagged words)."""
+        nonempty = [i for i, s in enumerate(sentences) if len(s) > 0]
+        results: List[Dict[str, List[int]]] = [{target: [] for target in self.targets} for _ in sentences]
+        predicted = self.runtime.tag_ids(
+            [sentences[i] for i in nonempty], batch_words=batch_words or self.options.batch_words
+        )
+        for i, ids in zip(nonempty, predicted):
+            results[i] = ids
+        return results
+
+
+def load_model(
+    directory: Union[str, Path], options: Optional[InferenceOptions] = None, *, use_gpu: Optional[bool] = None
+) -> Tagger:
+    """Load a model directory to tag with.
+
+    Weights are read to the CPU, then moved, so a model trained on a GPU loads on a CPU-only machine.
+
+    Args:
+        directory: a directory written by ``bilstm-tagger train`` (or :func:`~bilstm_tagger.serialization.save_model`).
+        options: how to tag (default: :class:`InferenceOptions`' defaults: the CPU, float32).
+        use_gpu: what device "auto" means (see :func:`~bilstm_tagger.inference.device.resolve_device`).
+
+    Raises:
+        ModelDirError: naming the missing, corrupt or inconsistent part; OptionError: for an option the model's
+            family does not have.
+    """
+    return Tagger(read_model(directory), options, use_gpu=use_gpu)

@@ -1,0 +1,100 @@
+"""What every torch tagger family shares: per-target logits from a batch, the training loss, argmax prediction,
+the per-form encodings a form cache keeps, and weights as plain arrays.
+
+A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; :meth:`NeuralTagger.loss` and
+:meth:`NeuralTagger.predict` turn it into a training loss and label ids (the seq2seq family overrides both for its
+decoder). ``run_packed`` is the shared way of running an RNN over padding. Batching, devices, precisions and the
+form cache are the inference layer's (:mod:`bilstm_tagger.inference`), not the model's.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..vocab import IGNORE_INDEX
+from .base import TaggerModel
+from .batching import Batch
+
+
+def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor):
+    """Run a recurrent module over padded inputs, never reading past a sentence's end.
+
+    Returns:
+        The states (B, T, H), zero after each sentence's end, and the module's final state at each sentence's
+        last word (for an LSTM, (h, c), each (layers * directions, B, H)).
+    """
+    packed = pack_padded_sequence(inputs, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    states, final = rnn(packed)
+    states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
+    return states, final
+
+
+def reverse_padded(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's first ``length`` steps: (B, T, ...) -> (B, T, ...), padding stays at the end."""
+    steps = torch.arange(inputs.shape[1], device=inputs.device)
+    lengths = lengths.to(inputs.device)
+    index = (lengths[:, None] - 1 - steps[None, :]).clamp(min=0)
+    index = torch.where(steps[None, :] < lengths[:, None], index, steps[None, :])
+    return inputs.gather(1, index.view(*index.shape, *([1] * (inputs.dim() - 2))).expand_as(inputs))
+
+
+class NeuralTagger(nn.Module, TaggerModel):
+    """Base class of the torch tagger families (trained by gradient on :meth:`loss`).
+
+    Args:
+        n_labels: number of labels of each trained target.
+    """
+
+    precisions: ClassVar[Tuple[str, ...]] = ("fp32", "bf16", "fp16", "int8")
+    device_types: ClassVar[Tuple[str, ...]] = ("cpu", "cuda")
+
+    def __init__(self, *, n_labels: Dict[str, int]) -> None:
+        super().__init__()
+        self.n_labels = dict(n_labels)
+
+    def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        """Per-target logits, each (B, T, n_labels[target])."""
+        raise NotImplementedError
+
+    def form_vector_dim(self, encoding: str) -> int:
+        """Width of :meth:`encode_forms`' output for ``encoding`` ("embedding" or one of ``form_encodings``)."""
+        return self.embedding.output_dim
+
+    def encode_forms(
+        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str
+    ) -> torch.Tensor:
+        """What a form cache keeps per form: (U,) word ids, (U, L) char ids and (U,) lengths ->
+        (U, form_vector_dim(encoding)); ``forward`` reads it back from ``Batch.form_vectors``. "embedding" is the
+        word representation; a family may offer more (``form_encodings``: the BiLSTM's first-layer projections)."""
+        return self.embedding.encode_forms(word_ids, type_chars, type_lengths)
+
+    def loss(self, batch: Batch) -> torch.Tensor:
+        """Sum over targets of the mean cross-entropy over annotated words (a scalar)."""
+        logits = self(batch)
+        total = logits[next(iter(logits))].new_zeros(())
+        for target, scores in logits.items():
+            gold = batch.targets[target]
+            if bool((gold != IGNORE_INDEX).any()):
+                total = total + F.cross_entropy(scores.flatten(0, 1), gold.flatten(), ignore_index=IGNORE_INDEX)
+        return total
+
+    @torch.inference_mode()
+    def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """Best label id per word and target, each (B, T); positions past a sentence's end are meaningless.
+        A family with ``decoding_settings`` takes them as keyword arguments."""
+        return {target: scores.argmax(-1) for target, scores in self(batch).items()}
+
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        return {name: value.detach().to("cpu").contiguous().numpy() for name, value in self.state_dict().items()}
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        try:
+            self.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in arrays.items()})
+        except RuntimeError as exc:  # torch's wording for missing, unexpected or misshapen weights
+            raise ValueError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
