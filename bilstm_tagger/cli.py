@@ -3,7 +3,8 @@ calls.
 
 ``main(argv)`` returns the exit status instead of exiting, so tests call it in-process. Every
 :class:`~bilstm_tagger.errors.BilstmTaggerError` becomes one ``bilstm-tagger: error: ...`` line on stderr and exit
-status 1; argument mistakes exit with 2, as argparse does. ``train``'s flags are config overrides (``--train`` is
+status 1, and so does every operating-system error (a missing or unwritable directory, a full disk, a closed pipe),
+named with its path and what to do; argument mistakes exit with 2, as argparse does. ``train``'s flags are config overrides (``--train`` is
 ``--paths.train``, ``--seed`` is ``--system.seed``, ...); ``evaluate``, ``compare`` and ``predict`` turn theirs into
 one :class:`~bilstm_tagger.inference.options.InferenceOptions`. Libraries are imported by the command that needs
 them, so ``--help`` and ``evaluate --gold --pred`` never load torch.
@@ -17,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from .errors import BilstmTaggerError, ConfigError
+from .errors import BilstmTaggerError, ConfigError, FileError
 from .files import atomic_write_text
 from .inference.options import PRECISIONS, InferenceOptions
 from .version import __version__
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--output", "-o", type=Path, required=True, help="model directory to write")
     train.add_argument("--seed", type=int, help="random seed (else the config's system.seed)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--overwrite", action="store_true",
+        help="replace what the output directory holds (by default only an unfinished run of the same config and "
+        "data is touched: it resumes)",
+    )
     _device_args(train, None)
 
     evaluate = commands.add_parser(
@@ -165,7 +171,7 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
         if value is not None:
             overrides[setting] = str(value) if isinstance(value, Path) else value
     config = load_config(args.config, overrides=overrides)
-    result = train(config, output_dir=args.output, progress=not args.quiet)
+    result = train(config, output_dir=args.output, progress=not args.quiet, overwrite=args.overwrite)
     dev = " ".join(f"{k}={v:.2f}" for k, v in result.best_dev.items() if v is not None)
     print(
         f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
@@ -269,8 +275,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("bilstm-tagger: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # the reader of our output went away (`... | head`): stop quietly, as Unix tools do
+        # the reader of our output went away (`... | head`); later writes to stdout (at exit) must not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("bilstm-tagger: error: the output was closed before it was complete (broken pipe)", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:  # one the library did not already name (it wraps the files the user gave)
+        print(f"bilstm-tagger: error: {FileError(exc)}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -94,6 +94,27 @@ class Sentence:
         return "".join(lines)
 
 
+def normalise_feats(feats: str) -> str:
+    """FEATS in UD's order (features sorted by name, case-insensitively), so that one feature set is one label.
+
+    Raises:
+        ValueError: for a feature without ``=``, with an empty name or value, or given twice.
+    """
+    if feats == "_":
+        return feats
+    names = {}
+    for feature in feats.split("|"):
+        name, equals, value = feature.partition("=")
+        if not equals:
+            raise ValueError(f"FEATS {feats!r}: feature {feature!r} has no '=' (features are Name=Value, joined by |)")
+        if not name or not value:
+            raise ValueError(f"FEATS {feats!r}: feature {feature!r} has an empty name or value")
+        if name in names:
+            raise ValueError(f"FEATS {feats!r}: feature {name!r} is given twice")
+        names[name] = feature
+    return "|".join(names[name] for name in sorted(names, key=lambda n: (n.lower(), n)))
+
+
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield (line number, line with terminator), failing with the line of the first invalid UTF-8 byte."""
     try:
@@ -112,8 +133,6 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
                 raise CorpusError(
                     path, number, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
                 ) from None
-            if number == 1 and line.startswith("\ufeff"):
-                line = line[1:]
             yield number, line
 
 
@@ -173,6 +192,10 @@ class _SentenceBuilder:
             if not cells[1]:
                 self.fail(number, "empty FORM column")
             tags = {target.name: target.read(cells[target.column]) for target in TARGETS.values()}
+            try:
+                tags["feats"] = normalise_feats(tags["feats"])
+            except ValueError as exc:
+                self.fail(number, str(exc))
             self.words.append(Word(id=token_id, form=cells[1], lemma=cells[2], **tags))
             self.word_lines.append(len(self.lines))
         self.lines.append(line)
@@ -210,13 +233,23 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
     builder: Optional[_SentenceBuilder] = None
     number = 0
     n_sentences = 0
+    bom = ""  # a byte-order mark opening the file: not parsed, but written back with the first sentence
+
+    def finish(builder: _SentenceBuilder, number: int) -> Sentence:
+        nonlocal bom
+        sentence = builder.finish(number)
+        sentence.lines[0], bom = bom + sentence.lines[0], ""
+        return sentence
+
     for number, line in _decoded_lines(path):
+        if number == 1 and line.startswith("\ufeff"):
+            bom, line = "\ufeff", line[1:]
         body = line.rstrip("\r\n")
         if not body.strip():
             if builder is not None:
                 if builder.words or not all(l.startswith("#") for l in builder.lines):
                     builder.lines.append(line)
-                    yield builder.finish(number)
+                    yield finish(builder, number)
                     n_sentences += 1
                     builder = None
                 else:
@@ -230,7 +263,7 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
         else:
             builder.add_token(number, line)
     if builder is not None:
-        yield builder.finish(number)
+        yield finish(builder, number)
         n_sentences += 1
     if n_sentences == 0:
         raise CorpusError(path, None, "no sentences found (the file is empty)")

@@ -6,6 +6,7 @@ so anything raised with one of these types must already say what is wrong and wh
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Optional, Union
 
@@ -37,3 +38,35 @@ class ModelDirError(BilstmTaggerError):
 
 class ConfigError(BilstmTaggerError):
     """A training config that cannot be read or resolved."""
+
+
+#: what to do about an OS error, by errno
+_OS_ERROR_HINTS = {
+    errno.ENOENT: "check the path; an output's directory must already exist",
+    errno.EACCES: "check its permissions, or choose another path",
+    errno.EPERM: "check its permissions, or choose another path",
+    errno.EROFS: "the file system is read-only: choose another path",
+    errno.ENOSPC: "the disk is full: free some space, or write elsewhere",
+    errno.EDQUOT: "the disk quota is exhausted: free some space, or write elsewhere",
+    errno.EISDIR: "it is a directory: give a file path",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ENAMETOOLONG: "the path is too long",
+    errno.EPIPE: "the reader of the output went away",
+}
+
+
+class FileError(BilstmTaggerError):
+    """An operating-system error on a file the user named (missing directory, permission denied, full disk, ...).
+
+    Args:
+        error: the ``OSError``.
+        path: the file the user named (default: the error's own ``filename``).
+        action: what was being done ("read", "write", ...).
+    """
+
+    def __init__(self, error: OSError, path: Union[str, Path, None] = None, action: str = "use") -> None:
+        self.error = error
+        self.path = str(path if path is not None else (error.filename or "?"))
+        reason = error.strerror or str(error) or type(error).__name__
+        hint = _OS_ERROR_HINTS.get(error.errno)
+        super().__init__(f"{self.path}: cannot {action} it: {reason}" + (f" ({hint})" if hint else ""))

@@ -9,20 +9,22 @@ A model directory holds::
                        <bilstm_tagger.models.base.TaggerModel.to_arrays>`)
     meta.json          versions, training files with sha256, best dev scores, date, and the sha256 of each part
 
-Each file is written atomically and ``meta.json`` last, so a directory whose parts do not match the checksums in
-its ``meta.json`` was interrupted or tampered with, and loading says so. Nothing is ever unpickled, and nothing
-here needs torch: the arrays are numpy's.
+A directory is written whole beside the old one and swapped in (:func:`~bilstm_tagger.files.write_directory`), so
+a reader or a crash sees the old model or the new one, never a mix. Loading checks every part against the checksums
+in ``meta.json`` all the same (a directory copied by hand can be incomplete) and names the part that is wrong.
+Nothing is ever unpickled, and nothing here needs torch: the arrays are numpy's.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Mapping, Optional, Union
 
 import numpy as np
 from confection import Config
@@ -31,7 +33,7 @@ from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
 from .errors import ModelDirError
-from .files import atomic_write_bytes, atomic_write_text, sha256_file
+from .files import sha256_file, write_directory
 from .models.base import TaggerModel, build_model
 from .version import __version__
 from .vocab import Vocabularies
@@ -81,6 +83,28 @@ def library_versions() -> Dict[str, str]:
     }
 
 
+def model_files(*, config: Config, vocabs: Vocabularies, model: TaggerModel, meta: Optional[dict] = None) -> Dict[str, bytes]:
+    """The files of a model directory (its parts, then ``meta.json``) as bytes; see :func:`save_model`."""
+    vocab_data = vocabs.to_dict()
+    labels = vocab_data.pop("labels")
+    files = {
+        CONFIG_FILE: config.to_str().encode("utf-8"),
+        VOCAB_FILE: json.dumps(vocab_data, ensure_ascii=False).encode("utf-8"),
+        LABELS_FILE: json.dumps(labels, ensure_ascii=False, indent=1).encode("utf-8"),
+        WEIGHTS_FILE: save_arrays({name: np.ascontiguousarray(array) for name, array in model.to_arrays().items()}),
+    }
+    full_meta = {
+        "format_version": FORMAT_VERSION,
+        "architecture": config["model"].get("@architectures"),
+        "versions": library_versions(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        **{key: value for key, value in (meta or {}).items() if key not in WRITTEN_META},
+        "parts": {name: hashlib.sha256(files[name]).hexdigest() for name in PARTS},
+    }
+    files[META_FILE] = (json.dumps(full_meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return files
+
+
 def save_model(
     directory: Union[str, Path],
     *,
@@ -88,8 +112,9 @@ def save_model(
     vocabs: Vocabularies,
     model: TaggerModel,
     meta: Optional[dict] = None,
+    extra_files: Optional[Mapping[str, bytes]] = None,
 ) -> Path:
-    """Write a model directory (created if needed); see the module docstring for its files.
+    """Write a model directory, replacing whatever was there as a whole; see the module docstring for its files.
 
     Args:
         directory: where to write.
@@ -98,33 +123,22 @@ def save_model(
         model: the trained model (torch weights may be on any device).
         meta: extra entries for ``meta.json`` (training files, dev scores, ...); entries this function writes
             itself (:data:`WRITTEN_META`) are replaced.
+        extra_files: more files for the directory (training's log and checkpoint), name -> content.
+
+    Raises:
+        FileError: for an operating-system error (see :func:`~bilstm_tagger.files.write_directory`).
     """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    weights = save_arrays({name: np.ascontiguousarray(array) for name, array in model.to_arrays().items()})
-    vocab_data = vocabs.to_dict()
-    labels = vocab_data.pop("labels")
-    atomic_write_text(directory / CONFIG_FILE, config.to_str())
-    atomic_write_text(directory / VOCAB_FILE, json.dumps(vocab_data, ensure_ascii=False))
-    atomic_write_text(directory / LABELS_FILE, json.dumps(labels, ensure_ascii=False, indent=1))
-    atomic_write_bytes(directory / WEIGHTS_FILE, weights)
-    full_meta = {
-        "format_version": FORMAT_VERSION,
-        "architecture": config["model"].get("@architectures"),
-        "versions": library_versions(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        **{key: value for key, value in (meta or {}).items() if key not in WRITTEN_META},
-        "parts": {name: sha256_file(directory / name) for name in PARTS},
-    }
-    atomic_write_text(directory / META_FILE, json.dumps(full_meta, ensure_ascii=False, indent=2) + "\n")
-    return directory
+    files = model_files(config=config, vocabs=vocabs, model=model, meta=meta)
+    return write_directory(directory, {**files, **(extra_files or {})})
 
 
-def _read_json(directory: Path, name: str) -> dict:
+def _read_json(directory: Path, name: str):
     try:
         return json.loads((directory / name).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelDirError(f"{directory / name}: corrupt JSON ({exc})") from None
+    except OSError as exc:
+        raise ModelDirError(f"{directory / name}: cannot be read ({exc.strerror or exc})") from None
 
 
 def read_labels(directory: Union[str, Path]) -> Dict[str, list]:
@@ -144,11 +158,25 @@ def read_meta(directory: Union[str, Path]) -> dict:
             " (train one with `bilstm-tagger train`)"
         )
     meta = _read_json(directory, META_FILE)
-    if meta.get("format_version") != FORMAT_VERSION:
+    where = directory / META_FILE
+    if not isinstance(meta, dict):
+        raise ModelDirError(f"{where}: not a JSON object, as meta.json must be (the directory is damaged)")
+    version = meta.get("format_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
         raise ModelDirError(
-            f"{directory / META_FILE}: format_version {meta.get('format_version')!r}, this version reads {FORMAT_VERSION}"
+            f"{where}: written in model format {version} by a newer bilstm-tagger; this version reads format "
+            f"{FORMAT_VERSION}: upgrade bilstm-tagger to load it"
         )
-    for name, expected in meta.get("parts", {}).items():
+    if version != FORMAT_VERSION:
+        raise ModelDirError(f"{where}: format_version {version!r}, this version reads {FORMAT_VERSION}")
+    parts = meta.get("parts")
+    if not isinstance(parts, dict) or set(parts) != set(PARTS):
+        raise ModelDirError(
+            f"{where}: 'parts' must give the sha256 of each of {', '.join(PARTS)}; without them the directory "
+            "cannot be checked (damaged or edited by hand: train or save it again)"
+        )
+    for name in PARTS:
+        expected = parts[name]
         if sha256_file(directory / name) != expected:
             raise ModelDirError(
                 f"{directory / name}: does not match the checksum in meta.json (corrupt or partly written)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import shutil
@@ -43,7 +44,8 @@ def test_serialization_config_that_does_not_fit_the_weights(model_copy):
     config = (model_copy / "config.cfg").read_text(encoding="utf-8").replace("hidden = 64", "hidden = 65")
     (model_copy / "config.cfg").write_text(config, encoding="utf-8")
     meta = json.loads((model_copy / "meta.json").read_text())
-    del meta["parts"]["config.cfg"]  # an edited config, not a corrupt one
+    # an edited config whose checksum was updated too, not a corrupt one
+    meta["parts"]["config.cfg"] = hashlib.sha256((model_copy / "config.cfg").read_bytes()).hexdigest()
     (model_copy / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ModelDirError, match="weights do not fit the model"):
         load_model(model_copy)

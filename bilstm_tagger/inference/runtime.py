@@ -4,11 +4,19 @@ A counting model (the HMM) tags sentences itself. A torch model is run by a :cla
 in its precision (a quantized copy for int8, autocast for bf16/fp16), through a
 :class:`~bilstm_tagger.inference.form_cache.FormCache`, in length-bucketed batches, with the decoding settings its
 family declares. Options arrive already checked (:class:`~bilstm_tagger.inference.options.InferenceOptions`).
+
+**Forks.** A process whose torch (OpenMP) thread pool has run hangs in the first parallel operation of a child it
+forks: the child inherits the pool's state but not its threads. ``nlp.pipe(docs, n_process=N)`` forks after the
+component has tagged in the parent, so the first :class:`NeuralRuntime` makes every child forked after it start
+with one torch thread (``os.register_at_fork``), which never enters the pool. One thread per worker is also what
+several processes on the same cores want; a child may raise it again with ``torch.set_num_threads``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import warnings
 from typing import Dict, List, Sequence, Union
 
@@ -39,6 +47,12 @@ def quantized(model: NeuralTagger) -> NeuralTagger:
     return copy.eval()
 
 
+@functools.lru_cache(maxsize=None)
+def _single_threaded_forks() -> None:
+    """Make children forked from now on use one torch thread (see the module docstring); registered once."""
+    os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
+
+
 class CountingRuntime:
     """Tags with a counting model (CPU, numpy)."""
 
@@ -65,6 +79,7 @@ class NeuralRuntime:
     def __init__(
         self, model: NeuralTagger, vocabs: Vocabularies, options: InferenceOptions, device: torch.device
     ) -> None:
+        _single_threaded_forks()
         self.device = device
         model.to(device).eval()
         self.model = quantized(model) if options.precision == "int8" else model

@@ -112,13 +112,16 @@ def make_batch(
 
 
 def char_ids(forms: Sequence[str], vocabs: Vocabularies) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Character ids of forms, (U, L) ``PAD_ID`` padded, and their lengths, (U,); both on the CPU."""
+    """Character ids of forms, (U, L) ``PAD_ID`` padded, and their lengths, (U,); both on the CPU.
+
+    An empty form (a spaCy token can be one) is read as one unknown character, since an RNN needs at least one step.
+    """
     cpu = torch.device("cpu")  # whatever torch's default device
-    chars = torch.full((len(forms), max((len(f) for f in forms), default=1)), PAD_ID, dtype=torch.long, device=cpu)
+    chars = torch.full((len(forms), max((len(f) for f in forms), default=1) or 1), PAD_ID, dtype=torch.long, device=cpu)
     char_index = vocabs.chars.index
     for j, form in enumerate(forms):
-        chars[j, : len(form)] = torch.tensor([char_index.get(c, UNK_ID) for c in form], dtype=torch.long)
-    return chars, torch.tensor([len(f) for f in forms], dtype=torch.long, device=cpu)
+        chars[j, : max(len(form), 1)] = torch.tensor([char_index.get(c, UNK_ID) for c in form] or [UNK_ID], dtype=torch.long)
+    return chars, torch.tensor([max(len(f), 1) for f in forms], dtype=torch.long, device=cpu)
 
 
 def length_batches(

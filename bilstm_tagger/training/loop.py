@@ -1,11 +1,19 @@
-"""Training a tagger from CoNLL-U: the epoch loop, early stopping and checkpointing.
+"""Training a tagger from CoNLL-U: the epoch loop, early stopping, checkpoints and resuming.
 
 :func:`train` is keyword-only and does everything the ``train`` command does; the CLI only parses arguments and
 turns its flags into config overrides. Families are trained according to the model contract
 (:mod:`~bilstm_tagger.models.base`): by counting (``fit``) or by gradient (``loss``), told apart in one place,
-:func:`train`. The best model on dev (mean of the per-target dev accuracies) is written to the output directory each
-time it improves, so an interrupted run keeps its best finished epoch. Each epoch's figures are appended to
-``train_log.jsonl``. With the same seed, data and thread count on the CPU, two runs give the same weights.
+:func:`train`.
+
+After each epoch the output directory is replaced as a whole (:func:`~bilstm_tagger.files.write_directory`) by
+one holding the best model on dev so far (mean of the per-target dev accuracies), ``train_log.jsonl`` (one line per
+epoch) and a checkpoint of the last finished epoch (:mod:`~bilstm_tagger.training.checkpoint`); a finished run
+leaves the model and the log. So a run stopped at any instant keeps its best finished epoch, and the same command
+run again on that directory resumes from its last finished epoch. A directory holding anything else (a finished
+model, another run's checkpoint, other files) is not touched unless ``overwrite`` is set.
+
+With the same seed, data and thread count on the CPU and no time cap, two runs, or a run stopped and resumed, give
+the same weights bit for bit.
 """
 
 from __future__ import annotations
@@ -24,18 +32,19 @@ from confection import Config
 from tqdm.auto import tqdm
 
 from ..corpus import Sentence, read_conllu
-from ..errors import BilstmTaggerError, ConfigError
+from ..errors import BilstmTaggerError, ConfigError, FileError
 from ..evaluation.scoring import accuracies, score
-from ..files import sha256_file
+from ..files import sha256_file, write_directory
 from ..inference.device import resolve_device
 from ..inference.options import InferenceOptions
 from ..inference.tagger import Tagger
 from ..models.base import CountingTagger, TaggerModel, build_model
 from ..models.batching import length_batches, make_batch
 from ..models.neural import NeuralTagger
-from ..serialization import TrainedModel, save_model
+from ..serialization import META_FILE, PARTS, TrainedModel, model_files
 from ..targets import TARGETS
 from ..vocab import Vocabularies
+from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restore, run_fingerprint
 from .config import Settings, TrainingSettings
 
 LOG_FILE = "train_log.jsonl"
@@ -68,17 +77,47 @@ def _files_meta(paths: Sequence[Path]) -> List[dict]:
     return [{"name": p.name, "sha256": sha256_file(p)} for p in paths]
 
 
-def train(config: Config, *, output_dir: Union[str, Path], progress: bool = True) -> TrainResult:
-    """Train a tagger and write the best model on dev to ``output_dir``.
+def _resume_point(output_dir: Path, fingerprint: str, overwrite: bool):
+    """What is in ``output_dir``: None to start afresh, or the checkpoint of an unfinished run of this config and
+    data to resume from.
+
+    Raises:
+        BilstmTaggerError: when the directory holds anything else and ``overwrite`` is not set.
+    """
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileError(NotADirectoryError(20, "Not a directory"), output_dir, "write a model directory at")
+    if overwrite or not output_dir.exists() or not any(output_dir.iterdir()):
+        return None
+    checkpoint = read_checkpoint(output_dir)
+    if checkpoint is not None and checkpoint[0].run == fingerprint:
+        return checkpoint
+    what = (
+        "an unfinished run of another config or data" if checkpoint is not None
+        else "a finished model" if (output_dir / META_FILE).is_file()
+        else "files that are not a model"
+    )
+    raise BilstmTaggerError(
+        f"{output_dir}: the output directory holds {what}; pass --overwrite to replace it, or choose another "
+        "--output (a run of the same config and data that was stopped resumes by itself)"
+    )
+
+
+def train(
+    config: Config, *, output_dir: Union[str, Path], progress: bool = True, overwrite: bool = False
+) -> TrainResult:
+    """Train a tagger and write the best model on dev to ``output_dir``, or resume an unfinished run there.
 
     Args:
         config: an interpolated config (:func:`~bilstm_tagger.training.config.load_config`) with ``[paths]``,
             ``[system]``, ``[model]`` and ``[training]``.
-        output_dir: the model directory to write (created if needed).
+        output_dir: the model directory to write (created if needed). If it holds an unfinished run of the same
+            config and data, training resumes from its last finished epoch.
         progress: show a progress bar.
+        overwrite: replace whatever ``output_dir`` holds (at the end of the first epoch, atomically).
 
     Raises:
-        ConfigError: for a config that cannot be used; CorpusError: for unreadable data.
+        ConfigError: for a config that cannot be used; CorpusError: for unreadable data; BilstmTaggerError: for an
+        output directory that holds something else.
     """
     config = Config(config).copy()
     settings = Settings.from_config(config)
@@ -88,9 +127,13 @@ def train(config: Config, *, output_dir: Union[str, Path], progress: bool = True
     except BilstmTaggerError as exc:  # CUDA asked for where there is none
         raise ConfigError(f"[system] {exc}") from None
 
+    output_dir = Path(output_dir)
     train_file, dev_file = Path(settings.paths.train), Path(settings.paths.dev)
     train_sentences = read_conllu(train_file)
     dev_sentences = read_conllu(dev_file)
+    files_meta = {"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file])}
+    fingerprint = run_fingerprint(config, files_meta["train_files"][0]["sha256"], files_meta["dev_files"][0]["sha256"])
+    resume = _resume_point(output_dir, fingerprint, overwrite)
     training = settings.training
     vocabs = Vocabularies.build(train_sentences, targets=training.targets, min_freq=training.min_freq)
     if not vocabs.targets:
@@ -106,10 +149,11 @@ def train(config: Config, *, output_dir: Union[str, Path], progress: bool = True
     run = _Run(
         config=config,
         vocabs=vocabs,
-        output_dir=Path(output_dir),
+        output_dir=output_dir,
         dev=dev_sentences,
         device=torch_device,
-        meta={"train_files": _files_meta([train_file]), "dev_files": _files_meta([dev_file]), "seed": run_seed},
+        meta={**files_meta, "seed": run_seed},
+        fingerprint=fingerprint,
         progress=progress,
     )
     # the one place where the two ways of learning part (see the model contract)
@@ -122,12 +166,13 @@ def train(config: Config, *, output_dir: Union[str, Path], progress: bool = True
         words = sum(len(s) for s in train_sentences)
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
-        _train_network(model, run, train_sentences, training, rng)
+        _train_network(model, run, train_sentences, training, rng, resume)
+    run.save()  # the finished directory: the best model and the log, no checkpoint
     return run.result()
 
 
 class _Run:
-    """Bookkeeping shared by every family: dev scoring, keeping the best model, the JSONL log, the summary line."""
+    """Bookkeeping shared by every family: dev scoring, the best model's files, the log, writing the directory."""
 
     def __init__(
         self,
@@ -138,23 +183,37 @@ class _Run:
         dev: Sequence[Sentence],
         device: torch.device,
         meta: dict,
+        fingerprint: str,
         progress: bool,
     ) -> None:
         self.config, self.vocabs, self.output_dir, self.dev = config, vocabs, output_dir, dev
-        self.device, self.meta, self.progress = device, meta, progress
-        output_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = output_dir / LOG_FILE
-        self.log_path.write_text("", encoding="utf-8")
+        self.device, self.meta, self.fingerprint, self.progress = device, meta, fingerprint, progress
         self.start = time.perf_counter()
         self.best_score, self.best_epoch, self.best_dev = -math.inf, 0, {}
+        self.best_files: Dict[str, bytes] = {}  # the best model's directory files, rewritten with each epoch's
+        self.log: List[str] = []  # train_log.jsonl's lines
         self.epochs = 0
         self.last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds of training, earlier runs of a resumed one included."""
+        return time.perf_counter() - self.start
+
+    def resume(self, state: TrainingState) -> None:
+        """Continue the run a checkpoint was written by: its best model (still in the directory), log and clock."""
+        self.start = time.perf_counter() - state.elapsed
+        self.best_score, self.best_epoch, self.best_dev = state.best_score, state.best_epoch, state.best_dev
+        self.epochs = state.epoch
+        self.best_files = {name: (self.output_dir / name).read_bytes() for name in (*PARTS, META_FILE)}
+        self.log = (self.output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines(keepends=True)
 
     def end_epoch(
         self, model: TaggerModel, *, epoch: int, loss: Optional[float], words: int, seconds: float,
         lr: Optional[float],
     ) -> bool:
-        """Score ``model`` on dev, save it if it is the best so far, log the epoch; returns whether it improved."""
+        """Score ``model`` on dev, keep its files if it is the best so far, log the epoch; returns whether it
+        improved. Nothing is written until :meth:`save`."""
         trained = TrainedModel(config=self.config, vocabs=self.vocabs, model=model)
         tagger = Tagger(trained, InferenceOptions(device=str(self.device)))
         dev = _dev_scores(tagger, self.dev)
@@ -164,11 +223,8 @@ class _Run:
         self.last_dev = {f"dev_{k}": f"{v:.2f}" for k, v in dev.items() if v is not None and k != "alltags"}
         if improved:
             self.best_score, self.best_epoch, self.best_dev = current, epoch, dev
-            save_model(
-                self.output_dir,
-                config=self.config,
-                vocabs=self.vocabs,
-                model=model,
+            self.best_files = model_files(
+                config=self.config, vocabs=self.vocabs, model=model,
                 meta={**self.meta, "best_epoch": epoch, "best_dev": dev},
             )
         record = {
@@ -176,12 +232,11 @@ class _Run:
             "loss": None if loss is None else round(loss, 6),
             "dev": dev,
             "train_words_per_second": round(words / max(seconds, 1e-9), 1),
-            "seconds": round(time.perf_counter() - self.start, 2),
+            "seconds": round(self.elapsed, 2),
             "lr": lr,
             "best": improved,
         }
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            log.write(json.dumps(record) + "\n")
+        self.log.append(json.dumps(record) + "\n")
         if self.progress:
             dev_text = " ".join(f"{k}={v:.2f}" for k, v in dev.items() if v is not None)
             loss_text = "" if loss is None else f"  loss {loss:.4f}"
@@ -191,13 +246,18 @@ class _Run:
             )
         return improved
 
+    def save(self, checkpoint: Optional[Dict[str, bytes]] = None) -> None:
+        """Replace the output directory by the best model, the log and (for an unfinished run) ``checkpoint``."""
+        files = {**self.best_files, LOG_FILE: "".join(self.log).encode("utf-8"), **(checkpoint or {})}
+        write_directory(self.output_dir, files)
+
     def result(self) -> TrainResult:
         return TrainResult(
             output_dir=self.output_dir,
             best_epoch=self.best_epoch,
             best_dev=self.best_dev,
             epochs=self.epochs,
-            seconds=time.perf_counter() - self.start,
+            seconds=self.elapsed,
         )
 
 
@@ -207,8 +267,10 @@ def _train_network(
     train_sentences: Sequence[Sentence],
     settings: TrainingSettings,
     rng: random.Random,
+    resume=None,
 ) -> None:
-    """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience."""
+    """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience; each
+    epoch ends with a checkpoint. ``resume`` is a checkpoint (:func:`read_checkpoint`) to continue from."""
     device = run.device
     vocabs = run.vocabs
     model.to(device)
@@ -216,14 +278,23 @@ def _train_network(
     # With ema_decay > 0, dev scores and checkpoints use an exponential moving average of the weights, which
     # smooths out the noise of the last updates (Polyak averaging).
     averaged = copy.deepcopy(model) if settings.ema_decay > 0 else model
+    step, bad_epochs, first_epoch = 0, 0, 1
+    if resume is not None:
+        state, arrays = resume
+        restore(arrays, model=model, averaged=averaged if averaged is not model else None, optimizer=optimizer,
+                state=state, rng=rng)
+        run.resume(state)
+        step, bad_epochs, first_epoch = state.step, state.bad_epochs, state.epoch + 1
+        if run.progress:
+            tqdm.write(f"resuming from epoch {state.epoch} ({state.elapsed / 60:.1f} min of training so far)")
     trained_params = list(model.parameters())
     averaged_params = list(averaged.parameters())
-    step = 0
     lengths = [len(s) for s in train_sentences]
     n_train_words = sum(lengths)
-    bad_epochs = 0
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
-    for epoch in range(1, settings.max_epochs + 1):
+    if bad_epochs >= settings.patience or time.perf_counter() > deadline:
+        return  # stopped after its last checkpoint was written, before the directory was finished
+    for epoch in range(first_epoch, settings.max_epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
@@ -269,5 +340,12 @@ def _train_network(
             bad_epochs += 1
             for group in optimizer.param_groups:
                 group["lr"] *= settings.lr_decay
-        if timed_out or bad_epochs >= settings.patience:
-            break
+        if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
+            break  # train() writes the finished directory
+        state = TrainingState(
+            run=run.fingerprint, epoch=epoch, step=step, bad_epochs=bad_epochs, elapsed=run.elapsed,
+            best_score=run.best_score, best_epoch=run.best_epoch, best_dev=run.best_dev,
+            python_rng=list(rng.getstate()), optimizer_groups=optimizer.state_dict()["param_groups"],
+        )
+        run.save(checkpoint_files(state, model=model, averaged=averaged if averaged is not model else None,
+                                  optimizer=optimizer))

@@ -1,0 +1,307 @@
+"""Nothing lost, nothing hung, no traceback: atomic model directories, refusing to clobber, resuming a killed run
+bit for bit, one-line OS errors, forking after tagging, and damaged model directories."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from bilstm_tagger import ModelDirError, load_config, train
+from bilstm_tagger.cli import main
+from bilstm_tagger.serialization import read_model, save_model
+
+from .conftest import CONFIGS, OVERFIT_OVERRIDES, ROOT, data_overrides
+
+SAMPLE = ROOT / "data"
+
+
+# -- atomic model directories ---------------------------------------------------------------------------------------
+
+SAVE_STEPS = ["wrote config.cfg", "wrote vocab.json", "wrote labels.json", "wrote model.safetensors",
+              "wrote meta.json", "exchanged", None]
+
+
+@pytest.mark.parametrize("stop_after", SAVE_STEPS)
+def test_save_killed_at_any_step_leaves_the_old_or_the_new_model(tiny_model, tmp_path, stop_after):
+    """A process killed (os._exit) after each step of a save: the directory always loads, old or new, whole."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    script = textwrap.dedent(
+        f"""
+        import os
+        from bilstm_tagger import files
+        from bilstm_tagger.serialization import read_model, save_model
+        trained = read_model({str(model)!r})
+        files._after_step = lambda label: os._exit(17) if label == {stop_after!r} else None
+        save_model({str(model)!r}, config=trained.config, vocabs=trained.vocabs, model=trained.model,
+                   meta={{**trained.meta, "marker": "new"}})
+        """
+    )
+    code = subprocess.run([sys.executable, "-c", script], cwd=ROOT).returncode
+    assert code == (0 if stop_after is None else 17)
+    loaded = read_model(model)  # whole, whichever version
+    new = stop_after in ("exchanged", None)
+    assert loaded.meta.get("marker") == ("new" if new else None)
+    # a killed save may leave its hidden temporary directory beside, never a half model; the next save removes it
+    save_model(model, config=loaded.config, vocabs=loaded.vocabs, model=loaded.model, meta=loaded.meta)
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_save_into_a_new_directory_is_all_or_nothing(tiny_model, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import os
+        from bilstm_tagger import files
+        from bilstm_tagger.serialization import read_model, save_model
+        trained = read_model({str(tiny_model)!r})
+        files._after_step = lambda label: os._exit(17) if label == "wrote model.safetensors" else None
+        save_model({str(tmp_path / "new")!r}, config=trained.config, vocabs=trained.vocabs, model=trained.model)
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], cwd=ROOT).returncode == 17
+    assert not (tmp_path / "new").exists()
+
+
+# -- refusing to clobber, resuming -----------------------------------------------------------------------------------
+
+
+def _train_args(output: Path, *extra: str):
+    return ["train", str(CONFIGS / "tiny.cfg"), "--train", str(SAMPLE / "en_ewt-sample-train.conllu"),
+            "--dev", str(SAMPLE / "en_ewt-sample-dev.conllu"), "--output", str(output), "--quiet",
+            "--training.max_minutes", "0", "--training.max_epochs", "4", "--training.patience", "10", *extra]
+
+
+def test_train_refuses_to_clobber_a_finished_model(tiny_model, tiny_data, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    args = ["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--output",
+            str(model), "--quiet", "--training.max_epochs", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "holds a finished model; pass --overwrite to replace it" in err and len(err.splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    assert main([*args, "--overwrite"]) == 0
+    assert json.loads((model / "meta.json").read_text())["best_epoch"] == 1
+
+
+def test_train_refuses_other_files_and_a_file_as_output(tiny_data, tmp_path, capsys):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("mine")
+    args = ["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--quiet",
+            "--training.max_epochs", "1", "--output"]
+    assert main([*args, str(other)]) == 1
+    assert "holds files that are not a model" in capsys.readouterr().err
+    assert (other / "todo.txt").read_text() == "mine"
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    assert main([*args, str(a_file)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"bilstm-tagger: error: {a_file}: cannot write a model directory at it: Not a directory")
+
+
+def _kill_mid_epoch(args, output: Path, env) -> None:
+    """Start training, wait until epoch 2's checkpoint is on disk, let the next epoch begin, then SIGKILL it."""
+    process = subprocess.Popen([sys.executable, "-m", "bilstm_tagger", *args], cwd=ROOT, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        state = output / "checkpoint.json"
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    time.sleep(0.15)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert json.loads((output / "checkpoint.json").read_text())["epoch"] in (2, 3)  # unfinished, resumable
+
+
+def test_train_killed_and_resumed_gives_the_uninterrupted_weights(tmp_path):
+    """SIGKILL mid-epoch, then the same command again: it resumes, and the weights equal an uninterrupted run's,
+    which also equal a second uninterrupted run's in another process (determinism across processes)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(output: Path) -> None:
+        subprocess.run([sys.executable, "-m", "bilstm_tagger", *_train_args(output)], cwd=ROOT, env=env, check=True)
+
+    run(tmp_path / "a")
+    run(tmp_path / "b")
+    _kill_mid_epoch(_train_args(tmp_path / "c"), tmp_path / "c", env)
+    run(tmp_path / "c")
+    weights = {name: (tmp_path / name / "model.safetensors").read_bytes() for name in "abc"}
+    assert weights["a"] == weights["b"] == weights["c"]
+    logs = {name: [json.loads(l) for l in (tmp_path / name / "train_log.jsonl").read_text().splitlines()] for name in "ac"}
+    assert [(r["epoch"], r["dev"], r["loss"]) for r in logs["a"]] == [(r["epoch"], r["dev"], r["loss"]) for r in logs["c"]]
+    assert not (tmp_path / "c" / "checkpoint.json").exists()  # finished: no checkpoint left
+
+
+def test_train_resumed_run_counts_earlier_time_against_max_minutes(tmp_path):
+    from bilstm_tagger import files
+
+    overrides = {**OVERFIT_OVERRIDES, **data_overrides(SAMPLE / "en_ewt-sample-dev.conllu"),
+                 "training.max_epochs": 6, "training.max_minutes": 1}
+    config = load_config(CONFIGS / "tiny.cfg", overrides=overrides)
+    writes = []
+
+    def stop_after_epoch_2(label):
+        if label in ("renamed", "exchanged"):  # a directory written: one per epoch
+            writes.append(label)
+            if len(writes) == 2:
+                raise KeyboardInterrupt
+
+    files._after_step = stop_after_epoch_2
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(config, output_dir=tmp_path / "m", progress=False)
+    finally:
+        files._after_step = None
+    state_path = tmp_path / "m" / "checkpoint.json"
+    state = json.loads(state_path.read_text())
+    assert state["epoch"] == 2
+    state["elapsed"] = 61.0  # as if the first two epochs had taken the whole minute
+    state_path.write_text(json.dumps(state))
+    result = train(config, output_dir=tmp_path / "m", progress=False)
+    assert result.epochs == 2 and result.seconds >= 61.0  # no epoch after the resume: the cap was spent
+    assert not state_path.exists() and read_model(tmp_path / "m").meta["best_epoch"] in (1, 2)
+
+
+def test_train_resume_refuses_a_different_config(tmp_path, capsys):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    _kill_mid_epoch(_train_args(tmp_path / "m"), tmp_path / "m", env)
+    assert main(_train_args(tmp_path / "m", "--training.learning_rate", "0.001")) == 1
+    assert "holds an unfinished run of another config or data" in capsys.readouterr().err
+
+
+# -- OS errors: one line, exit 1 -------------------------------------------------------------------------------------
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("bilstm-tagger: error: ") and "Traceback" not in err
+    return err
+
+
+def test_os_error_output_in_a_missing_directory(tiny_model, tiny_data, tmp_path, capsys):
+    target = tmp_path / "missing" / "x.conllu"
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(target)]) == 1
+    err = _one_line_error(capsys)
+    assert str(target) in err and "an output's directory must already exist" in err
+
+
+def test_os_error_output_under_a_file(tiny_model, tiny_data, tmp_path, capsys):
+    assert main(["evaluate", str(tiny_model), str(tiny_data), "-o", str(tiny_data / "report.json")]) == 1
+    assert "a part of the path is a file, not a directory" in _one_line_error(capsys)
+
+
+def test_os_error_unwritable_output_directory(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):  # as root, chmod cannot make a directory unwritable: say no as the kernel would
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(tmp_path / "x.conllu")]) == 1
+    err = _one_line_error(capsys)
+    assert str(tmp_path / "x.conllu") in err and "Permission denied (check its permissions" in err
+
+
+def test_os_error_full_disk(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    from bilstm_tagger import files
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    output = tmp_path / "x.conllu"
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(output)]) == 1
+    assert "the disk is full" in _one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []  # no partial output, no temporary file
+    assert main(["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--quiet",
+                 "--output", str(tmp_path / "m"), "--training.max_epochs", "1"]) == 1
+    assert "the disk is full" in _one_line_error(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_os_error_permission_denied_on_input(tiny_model, tiny_data, capsys, monkeypatch):
+    import builtins
+
+    from bilstm_tagger import corpus
+
+    def refuse(path, *args, **kwargs):
+        if Path(path) == tiny_data:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(corpus, "open", refuse, raising=False)
+    assert main(["predict", str(tiny_model), str(tiny_data)]) == 1
+    assert f"{tiny_data}: permission denied" in _one_line_error(capsys)
+
+
+def test_os_error_broken_pipe(tiny_model):
+    """`predict MODEL FILE | head -c 100`: one line on stderr, exit 1, no traceback."""
+    big = SAMPLE / "en_ewt-sample-test.conllu"  # larger than a pipe's buffer
+    command = f"{sys.executable} -m bilstm_tagger predict {tiny_model} {big} | head -c 100 > /dev/null"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == ["bilstm-tagger: error: the output was closed before it was complete (broken pipe)"]
+
+
+# -- damaged model directories ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "meta, message",
+    [
+        ([1, 2], "not a JSON object"),
+        ({"format_version": 1}, "'parts' must give the sha256 of each of"),
+        ({"format_version": 2, "parts": {}}, "written in model format 2 by a newer bilstm-tagger"),
+        ({"format_version": 1, "parts": {"config.cfg": "0" * 64}}, "'parts' must give the sha256"),
+    ],
+)
+def test_damaged_meta_is_a_clear_error(tiny_model, tmp_path, capsys, meta, message):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (model / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelDirError, match=message):
+        read_model(model)
+    assert main(["predict", str(model), str(model / "config.cfg")]) == 1
+    assert message.split("'")[0] in _one_line_error(capsys)
+
+
+# -- forking after tagging -------------------------------------------------------------------------------------------
+
+
+def test_spacy_pipe_n_process_after_tagging_in_the_parent_does_not_hang(tiny_model):
+    """The issue's sequence: tag in the parent (with torch's thread pool running), then nlp.pipe(n_process=2).
+    Without single-threaded children this hangs forever; here it must finish, with the single-process tags."""
+    pytest.importorskip("spacy")
+    script = textwrap.dedent(
+        f"""
+        import spacy, torch
+        from spacy.tokens import Doc
+        from bilstm_tagger import read_conllu
+        torch.set_num_threads(2)
+        torch.ones(2000, 2000) @ torch.ones(2000, 2000)  # start the thread pool, as a big model's batch does
+        sentences = read_conllu({str(SAMPLE / "en_ewt-sample-dev.conllu")!r})[:200]
+        nlp = spacy.blank("en")
+        nlp.add_pipe("bilstm_tagger", config={{"model": {str(tiny_model)!r}}})
+        docs = lambda: [Doc(nlp.vocab, words=s.forms) for s in sentences]
+        alone = [[t.pos_ for t in d] for d in nlp.pipe(docs())]
+        forked = [[t.pos_ for t in d] for d in nlp.pipe(docs(), n_process=2, batch_size=50)]
+        assert forked == alone, "different tags"
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok"
