@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # range (torch>=2.1), so a user with another torch already installed keeps it (override: make TORCH=... ).
 TORCH ?= torch==2.13.0
 
-.PHONY: venv quickstart test bench-ewt bench-speed bench-reports clean
+.PHONY: venv quickstart test bench-ewt bench-speed bench-reports bench-reliability clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +38,10 @@ bench-speed: venv
 
 bench-reports: venv
 	BIN=$(BIN) bash bench/reports.sh
+
+# the reliability table of bench/RESULTS.md: bad input, damaged models, OS errors, options; resume equality
+bench-reliability: venv
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf runs .pytest_cache

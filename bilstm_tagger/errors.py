@@ -70,3 +70,16 @@ class FileError(BilstmTaggerError):
         reason = error.strerror or str(error) or type(error).__name__
         hint = _OS_ERROR_HINTS.get(error.errno)
         super().__init__(f"{self.path}: cannot {action} it: {reason}" + (f" ({hint})" if hint else ""))
+
+
+def config_error_text(error: Exception) -> str:
+    """One line for an error confection raised about a config (its own errors list several lines and the config)."""
+    from confection import ConfigValidationError
+
+    if isinstance(error, ConfigValidationError) and error.errors:
+        parts = []
+        for item in error.errors:
+            location = " -> ".join(str(part) for part in item.get("loc", ()) if part != "__root__")
+            parts.append(f"{location}: {item.get('msg')}" if location else str(item.get("msg")))
+        return "; ".join(parts)
+    return " ".join(str(error).split())

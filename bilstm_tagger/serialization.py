@@ -32,7 +32,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
-from .errors import ModelDirError
+from .errors import ModelDirError, config_error_text
 from .files import sha256_file, write_directory
 from .models.base import TaggerModel, build_model
 from .version import __version__
@@ -195,7 +195,7 @@ def read_model(directory: Union[str, Path]) -> TrainedModel:
     try:
         config = Config().from_disk(directory / CONFIG_FILE, interpolate=False)
     except Exception as exc:  # confection raises several types for a malformed file
-        raise ModelDirError(f"{directory / CONFIG_FILE}: cannot be read as a config ({exc})") from None
+        raise ModelDirError(f"{directory / CONFIG_FILE}: cannot be read as a config ({config_error_text(exc)})") from None
     vocab_data = _read_json(directory, VOCAB_FILE)
     vocab_data["labels"] = _read_json(directory, LABELS_FILE)
     try:
@@ -204,8 +204,8 @@ def read_model(directory: Union[str, Path]) -> TrainedModel:
         raise ModelDirError(f"{directory / VOCAB_FILE}: unexpected content ({exc!r})") from None
     try:
         model = build_model(config["model"], vocabs)
-    except Exception as exc:
-        raise ModelDirError(f"{directory / CONFIG_FILE}: [model] cannot be built ({exc})") from None
+    except Exception as exc:  # confection's validation, or the family's own checks
+        raise ModelDirError(f"{directory / CONFIG_FILE}: [model] cannot be built ({config_error_text(exc)})") from None
     try:
         arrays = load_arrays((directory / WEIGHTS_FILE).read_bytes())
     except SafetensorError as exc:

@@ -14,7 +14,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 from confection import Config
 
-from ..errors import BilstmTaggerError, ConfigError
+from ..errors import BilstmTaggerError, ConfigError, config_error_text
 from ..inference.options import check_device
 from ..targets import TARGET_NAMES
 
@@ -123,4 +123,4 @@ def load_config(path: Union[str, Path], overrides: Optional[Dict[str, Any]] = No
     try:
         return Config().from_disk(path, overrides=overrides or {}, interpolate=True)
     except Exception as exc:  # confection raises several types for malformed files and overrides
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: {config_error_text(exc)}") from None

@@ -32,7 +32,7 @@ from confection import Config
 from tqdm.auto import tqdm
 
 from ..corpus import Sentence, read_conllu
-from ..errors import BilstmTaggerError, ConfigError, FileError
+from ..errors import BilstmTaggerError, ConfigError, FileError, config_error_text
 from ..evaluation.scoring import accuracies, score
 from ..files import sha256_file, write_directory
 from ..inference.device import resolve_device
@@ -143,8 +143,8 @@ def train(
     rng = random.Random(run_seed)
     try:
         model = build_model(settings.model, vocabs)
-    except Exception as exc:
-        raise ConfigError(f"[model] cannot be built: {exc}") from None
+    except Exception as exc:  # confection's validation, or the family's own checks
+        raise ConfigError(f"[model] cannot be built: {config_error_text(exc)}") from None
 
     run = _Run(
         config=config,
