@@ -119,8 +119,8 @@ def _fsync_tree(directory: Path) -> None:
 def write_directory(directory: Union[str, Path], files: Mapping[str, bytes]) -> Path:
     """Replace ``directory`` as a whole by one holding exactly ``files`` (name -> content).
 
-    The new version is written to a hidden sibling (``.NAME.XXXX.new``) and swapped with the old one in one
-    rename, so a reader, or a crash at any instant, sees the complete old directory or the complete new one.
+    Missing parent directories are created (``train --output models/ewt``). The new version is written to a
+    hidden sibling (``.NAME.XXXX.new``) and swapped with the old one in one rename, so a reader, or a crash at any instant, sees the complete old directory or the complete new one.
     Where the system cannot swap two directories in one step (not Linux), the old one is first renamed to a
     sibling ``.NAME.XXXX.old``, which leaves an instant without ``directory``. Such siblings left by a process
     killed while saving are removed by the next save.
@@ -135,6 +135,7 @@ def write_directory(directory: Union[str, Path], files: Mapping[str, bytes]) -> 
         for leftover in directory.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
     try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".new", dir=directory.parent))
     except OSError as exc:
         raise FileError(exc, directory, "write") from None

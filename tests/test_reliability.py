@@ -305,3 +305,10 @@ def test_spacy_pipe_n_process_after_tagging_in_the_parent_does_not_hang(tiny_mod
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+
+
+def test_train_creates_missing_parent_directories(tiny_data, tmp_path):
+    output = tmp_path / "models" / "ewt"
+    assert main(["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--quiet",
+                 "--output", str(output), "--training.max_epochs", "1"]) == 0
+    assert read_model(output).meta["best_epoch"] == 1
