@@ -13,13 +13,13 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 from ..corpus import Sentence, read_conllu
 from ..errors import BilstmTaggerError
-from ..targets import TARGET_NAMES
+from ..targets import TARGET_NAMES, TARGETS
 from .scoring import EXTRA_COLUMNS, WordOutcomes, accuracies, file_record, read_predictions, score
 from .significance import ALPHA, mcnemar
 
 COMPARISON_SCHEMA = "bilstm_tagger.comparison.v1"
-#: Metrics compared pairwise.
-PAIRED_METRICS = ("upos", "xpos", "ufeats", "alltags", "lemma")
+#: Metrics compared pairwise: each target's, AllTags, and Lemmas for systems that predict them.
+PAIRED_METRICS = tuple(target.metric for target in TARGETS.values()) + ("alltags",) + EXTRA_COLUMNS
 
 Predictions = Sequence[Mapping[str, Sequence[Optional[str]]]]
 #: How a model directory becomes a system: (model directory, gold sentences) -> (predictions, training forms,

@@ -73,6 +73,8 @@ class InferenceOptions:
             raise OptionError(f"batch_words must be a positive integer, not {self.batch_words!r}")
         if self.beam_size is not None and (not isinstance(self.beam_size, int) or self.beam_size < 1):
             raise OptionError(f"beam size must be at least 1, not {self.beam_size!r}")
+        if self.precision == "int8" and self.device.startswith("cuda"):
+            raise OptionError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
         if self.cached_projections and self.precision != "fp32":
             raise OptionError(f"cached_projections is a float32 path; precision {self.precision} does not use it")
 
@@ -92,8 +94,6 @@ class InferenceOptions:
         device_type = self.device.split(":")[0]
         if device_type != "auto" and device_type not in model.device_types:
             raise OptionError(f"{family} models run on {' or '.join(model.device_types)}, not {self.device!r}")
-        if self.precision == "int8" and device_type not in ("cpu", "auto"):
-            raise OptionError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
         for name in ("beam_size", "constrain_length"):
             if getattr(self, name) is not None and name not in model.decoding_settings:
                 raise OptionError(f"{name} is a decoding setting of seq2seq models; this model is {family}")

@@ -47,8 +47,9 @@ class Tagger:
         self.trained = trained
         self.options = options
         self.use_gpu = use_gpu
-        runs_on_gpu = "cuda" in trained.model.device_types and options.precision != "int8"
-        device = resolve_device(options.device, use_gpu=use_gpu) if runs_on_gpu else torch.device("cpu")
+        # "auto" is the CPU for what cannot run on a GPU: a counting family, an int8 copy
+        may_use_gpu = "cuda" in trained.model.device_types and options.precision != "int8"
+        device = resolve_device(options.device, use_gpu=use_gpu) if may_use_gpu else torch.device("cpu")
         self.runtime = new_runtime(trained.model, trained.vocabs, options, device)
 
     @property

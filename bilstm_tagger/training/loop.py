@@ -64,7 +64,7 @@ class TrainResult:
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
     predicted = tagger.tag([s.forms for s in dev])
     scores = accuracies(score(dev, predicted)["metrics"], tagger.targets)
-    return {name: scores[name] for name in ("upos", "xpos", "ufeats", "alltags")}
+    return {name: scores[name] for name in (*(target.metric for target in TARGETS.values()), "alltags")}
 
 
 def _selection_score(vocabs: Vocabularies, dev: Dict[str, Optional[float]]) -> float:
