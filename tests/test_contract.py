@@ -143,7 +143,7 @@ def test_cli_flags_are_config_overrides(tiny_path, tmp_path):
                  "--seed", "7", "--cpu", "--output", str(out), "--quiet", "--training.max_epochs", "1"]) == 0
     saved = load_config(out / "config.cfg")
     assert saved["paths"] == {"train": str(tiny_path), "dev": str(tiny_path)}
-    assert saved["system"] == {"seed": 7, "device": "cpu"}
+    assert saved["system"] == {"seed": 7, "device": "cpu", "deterministic": False}
 
 
 # -- the table of targets ------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import torch
 
 from bilstm_tagger import load_config, load_model, read_conllu, save_model, train
 from bilstm_tagger.inference.form_cache import FormCache
-from bilstm_tagger.models.base import build_model
+from bilstm_tagger.models.base import TaggerModel, build_model
 from bilstm_tagger.models.batching import make_batch
 from bilstm_tagger.models.bilstm import BiLSTMTagger
 from bilstm_tagger.vocab import Vocabularies
@@ -205,3 +205,4 @@ def test_model_configs_build(tiny_path):
         targets = config["training"]["targets"]
         model = build_model(config["model"], Vocabularies.build(read_conllu(tiny_path), targets=targets))
         assert set(model.n_labels) == set(targets), path
+        assert isinstance(model, TaggerModel) and model.family, path  # every family implements the contract

@@ -312,3 +312,27 @@ def test_train_creates_missing_parent_directories(tiny_data, tmp_path):
     assert main(["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--quiet",
                  "--output", str(output), "--training.max_epochs", "1"]) == 0
     assert read_model(output).meta["best_epoch"] == 1
+
+
+def test_train_deterministic_setting_holds_only_during_training(tiny_data, tmp_path):
+    """[system] deterministic = true switches torch's deterministic algorithms on while the run trains (so several
+    threads repeat bit for bit) and restores the process's setting afterwards."""
+    import torch
+
+    from bilstm_tagger import files
+
+    seen = []
+    files._after_step = lambda label: seen.append(torch.are_deterministic_algorithms_enabled())
+    try:
+        for flag in (True, False):
+            config = load_config(CONFIGS / "tiny.cfg", overrides={**data_overrides(tiny_data), "system.deterministic": flag,
+                                                                  "training.max_epochs": 2})
+            train(config, output_dir=tmp_path / str(flag), progress=False)
+            assert not torch.are_deterministic_algorithms_enabled()
+            # epoch 1's directory (model, log, checkpoint: 9 steps) is written while training; the finished one
+            # (model and log: 7 steps) after the setting is restored
+            assert len(seen) == 9 + 7
+            assert all(state == flag for state in seen[:9]) and not any(seen[9:])
+            seen.clear()
+    finally:
+        files._after_step = None

@@ -47,14 +47,18 @@ class PathsSettings:
 
 @dataclass
 class SystemSettings:
-    """The ``[system]`` section: the random seed, and the device ("auto", "cpu", "cuda", "cuda:N")."""
+    """The ``[system]`` section: the random seed, the device ("auto", "cpu", "cuda", "cuda:N"), and whether runs
+    with several CPU threads must repeat bit for bit (``deterministic``; runs with one thread always do)."""
 
     seed: int = 0
     device: str = "auto"
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"[system] seed must be an integer, not {self.seed!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"[system] deterministic must be true or false, not {self.deterministic!r}")
         try:
             self.device = check_device(self.device)
         except BilstmTaggerError as exc:

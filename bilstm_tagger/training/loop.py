@@ -127,6 +127,8 @@ def train(
     except BilstmTaggerError as exc:  # CUDA asked for where there is none
         raise ConfigError(f"[system] {exc}") from None
 
+    if settings.system.deterministic and torch_device.type != "cpu":
+        raise ConfigError("[system] deterministic = true is for CPU training; on a GPU cuDNN's kernels are not")
     output_dir = Path(output_dir)
     train_file, dev_file = Path(settings.paths.train), Path(settings.paths.dev)
     train_sentences = read_conllu(train_file)
@@ -166,7 +168,14 @@ def train(
         words = sum(len(s) for s in train_sentences)
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
-        _train_network(model, run, train_sentences, training, rng, resume)
+        # with several threads some CPU kernels sum in an order that changes from run to run; torch's
+        # deterministic algorithms fix it (3-7% slower on EWT, bench/RESULTS.md), for this run only
+        before = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(before or settings.system.deterministic)
+        try:
+            _train_network(model, run, train_sentences, training, rng, resume)
+        finally:
+            torch.use_deterministic_algorithms(before)
     run.save()  # the finished directory: the best model and the log, no checkpoint
     return run.result()
 
