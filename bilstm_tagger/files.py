@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import errno
 import functools
+import glob
 import hashlib
 import os
 import shutil
@@ -131,7 +132,8 @@ def write_directory(directory: Union[str, Path], files: Mapping[str, bytes]) -> 
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise FileError(NotADirectoryError(20, "Not a directory"), directory, "write a model directory at")
-    for pattern in (f".{directory.name}.*.new", f".{directory.name}.*.old"):
+    name = glob.escape(directory.name)
+    for pattern in (f".{name}.*.new", f".{name}.*.old"):
         for leftover in directory.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
     try:
