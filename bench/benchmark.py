@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         print("$", shlex.join(train_cmd), flush=True)
         subprocess.run([str(Path(sys.executable).parent / "bilstm-tagger"), *train_cmd[1:]], check=True, cwd=ROOT)
 
-    from bilstm_tagger import InferenceOptions, load_model
+    from bilstm_tagger import load_model
     from bilstm_tagger.evaluation.scoring import accuracies
     from bilstm_tagger.inference.prediction import evaluate_model
 

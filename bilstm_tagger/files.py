@@ -80,12 +80,6 @@ def atomic_write_text(path: Union[str, Path], text: str) -> None:
         handle.write(text)
 
 
-def atomic_write_bytes(path: Union[str, Path], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_open(path, "wb") as handle:
-        handle.write(data)
-
-
 @functools.lru_cache(maxsize=None)
 def _renameat2() -> Optional[Callable]:
     libc_name = ctypes.util.find_library("c")
