@@ -24,7 +24,7 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Union
+from typing import Dict, Optional, Union
 
 import numpy as np
 from confection import Config
@@ -112,7 +112,6 @@ def save_model(
     vocabs: Vocabularies,
     model: TaggerModel,
     meta: Optional[dict] = None,
-    extra_files: Optional[Mapping[str, bytes]] = None,
 ) -> Path:
     """Write a model directory, replacing whatever was there as a whole; see the module docstring for its files.
 
@@ -123,13 +122,12 @@ def save_model(
         model: the trained model (torch weights may be on any device).
         meta: extra entries for ``meta.json`` (training files, dev scores, ...); entries this function writes
             itself (:data:`WRITTEN_META`) are replaced.
-        extra_files: more files for the directory (training's log and checkpoint), name -> content.
 
     Raises:
         FileError: for an operating-system error (see :func:`~bilstm_tagger.files.write_directory`).
     """
     files = model_files(config=config, vocabs=vocabs, model=model, meta=meta)
-    return write_directory(directory, {**files, **(extra_files or {})})
+    return write_directory(directory, files)
 
 
 def _read_json(directory: Path, name: str):
