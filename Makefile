@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # range (torch>=2.1), so a user with another torch already installed keeps it (override: make TORCH=... ).
 TORCH ?= torch==2.13.0
 
-.PHONY: venv quickstart test bench-ewt bench-speed bench-reports bench-reliability clean
+.PHONY: venv quickstart test bench-ewt bench-ud bench-speed bench-reports bench-reliability clean
 
 venv: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ test: venv
 
 bench-ewt: venv
 	$(BIN)/python bench/benchmark.py --config configs/bilstm.cfg --name bilstm --treebank en_ewt
+
+# the multilingual table of bench/RESULTS.md: our default config and spaCy's tagger+morphologizer+
+# trainable_lemmatizer on every treebank in ../shared/ud (EWT; de/fr/ru small-data), trained and scored alike
+bench-ud: venv
+	$(BIN)/python bench/ud.py
 
 # our default EWT model, the HMMs and int8 against spaCy's tagger+morphologizer, in one run (trains spaCy's
 # pipeline first when bench/out/spacy-en_ewt/model-best is missing)

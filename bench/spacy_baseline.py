@@ -1,4 +1,5 @@
-"""Train spaCy's own tagger+morphologizer on a UD treebank: the baseline that ``bench/speed.py`` races.
+"""Train spaCy's own pipeline on a UD treebank: the baseline that ``bench/speed.py`` races (tagger+morphologizer)
+and that ``bench/ud.py`` scores (tagger+morphologizer+trainable_lemmatizer).
 
 Usage (from the repository root, after `make venv`):
 
@@ -6,7 +7,7 @@ Usage (from the repository root, after `make venv`):
 
 Steps, each one spaCy's own command so that the baseline is what a spaCy user would get:
 ``spacy convert`` (CoNLL-U to .spacy, gold UD words: no ``--merge-subtokens``), ``spacy init config --pipeline
-tagger,morphologizer --optimize efficiency``, ``spacy train``. The trained pipeline is ``OUTPUT/model-best``.
+PIPELINE --optimize efficiency`` (``--pipeline``, default ``tagger,morphologizer``), ``spacy train``. The trained pipeline is ``OUTPUT/model-best``.
 Treebanks are read from ``../shared/ud`` (``--ud``); when they are missing the script says so and exits 0.
 """
 
@@ -28,7 +29,9 @@ def run(command: list, log) -> None:
     subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT)
 
 
-def train_spacy(*, train: Path, dev: Path, output: Path, lang: str = "en") -> Path:
+def train_spacy(
+    *, train: Path, dev: Path, output: Path, lang: str = "en", pipeline: str = "tagger,morphologizer"
+) -> Path:
     """Convert, configure and train; returns the ``model-best`` directory. Writes ``OUTPUT/train.log`` and
     ``OUTPUT/training.json`` (the commands and the wall time of ``spacy train``)."""
     output.mkdir(parents=True, exist_ok=True)
@@ -43,7 +46,7 @@ def train_spacy(*, train: Path, dev: Path, output: Path, lang: str = "en") -> Pa
             commands.append(command)
         config = output / "config.cfg"
         command = spacy + ["init", "config", str(config), "--lang", lang,
-                           "--pipeline", "tagger,morphologizer", "--optimize", "efficiency", "--force"]
+                           "--pipeline", pipeline, "--optimize", "efficiency", "--force"]
         run(command, log)
         commands.append(command)
         command = spacy + ["train", str(config), "--output", str(output),
@@ -64,6 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lang", default="en")
     parser.add_argument("--ud", type=Path, default=ROOT.parent / "shared" / "ud")
     parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--pipeline", default="tagger,morphologizer", help="spaCy components, comma-separated")
     args = parser.parse_args(argv)
     folder = args.ud / args.treebank
     train = folder / f"{args.treebank}-ud-train.conllu"
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
     if not train.exists():
         print(f"skipped: {train} not found (the UD treebanks live in ../shared/ud)")
         return 0
-    best = train_spacy(train=train, dev=dev, output=args.output, lang=args.lang)
+    best = train_spacy(train=train, dev=dev, output=args.output, lang=args.lang, pipeline=args.pipeline)
     print(f"trained {best}")
     return 0
 

@@ -47,6 +47,10 @@ def _decoding_args(parser: argparse.ArgumentParser) -> None:
         "--unconstrained", dest="constrain_length", action="store_const", const=False,
         help="seq2seq models: let the decoder emit more or fewer tags than words (missing tags count as errors)",
     )
+    parser.add_argument(
+        "--no-lemmas", dest="lemmatize", action="store_false",
+        help="a model that lemmatizes: tags only (faster; predict then leaves LEMMA as it is)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,6 +191,7 @@ def _inference_options(args: argparse.Namespace) -> InferenceOptions:
         precision=getattr(args, "precision", "fp32"),
         beam_size=getattr(args, "beam_size", None),
         constrain_length=getattr(args, "constrain_length", None),
+        lemmatize=getattr(args, "lemmatize", True),
     )
 
 

@@ -35,15 +35,15 @@ N_COLUMNS = 10
 @dataclass
 class Word:
     """One syntactic word; each target's attribute holds its column as :meth:`Target.read
-    <bilstm_tagger.targets.Target.read>` reads it (``upos``/``xpos`` None where the column is ``_``; ``feats`` keeps
-    ``_``)."""
+    <bilstm_tagger.targets.Target.read>` reads it (``upos``/``xpos``/``lemma`` None where the column is ``_``;
+    ``feats`` keeps ``_``)."""
 
     id: int
     form: str
-    lemma: str
     upos: Optional[str]
     xpos: Optional[str]
     feats: str
+    lemma: Optional[str]
 
 
 @dataclass
@@ -196,7 +196,7 @@ class _SentenceBuilder:
                 tags["feats"] = normalise_feats(tags["feats"])
             except ValueError as exc:
                 self.fail(number, str(exc))
-            self.words.append(Word(id=token_id, form=cells[1], lemma=cells[2], **tags))
+            self.words.append(Word(id=token_id, form=cells[1], **tags))
             self.word_lines.append(len(self.lines))
         self.lines.append(line)
 
@@ -282,7 +282,7 @@ def sentences_from_forms(forms: Sequence[Sequence[str]]) -> List[Sentence]:
         sentences.append(
             Sentence(
                 words=[
-                    Word(i, form, "_", **{target.name: target.read("_") for target in TARGETS.values()})
+                    Word(i, form, **{target.name: target.read("_") for target in TARGETS.values()})
                     for i, form in enumerate(words, start=1)
                 ],
                 lines=lines,

@@ -9,6 +9,11 @@ A model directory holds::
                        <bilstm_tagger.models.base.TaggerModel.to_arrays>`)
     meta.json          versions, training files with sha256, best dev scores, date, and the sha256 of each part
 
+and, for a model that lemmatizes (``lemma`` among its targets), two more parts::
+
+    lemmatizer.json         its characters, UPOS labels and the training dictionary (form, UPOS) -> lemma
+    lemmatizer.safetensors  its weights; ``[lemmatizer.model]`` in config.cfg names its architecture
+
 A directory is written whole beside the old one and swapped in (:func:`~bilstm_tagger.files.write_directory`), so
 a reader or a crash sees the old model or the new one, never a mix. Loading checks every part against the checksums
 in ``meta.json`` all the same (a directory copied by hand can be incomplete) and names the part that is wrong.
@@ -24,7 +29,7 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 from confection import Config
@@ -36,7 +41,7 @@ from .errors import ModelDirError, config_error_text
 from .files import sha256_file, write_directory
 from .models.base import TaggerModel, build_model
 from .version import __version__
-from .vocab import Vocabularies
+from .vocab import LemmaVocabularies, Vocabularies
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.cfg"
@@ -44,9 +49,22 @@ VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
+LEMMATIZER_FILE = "lemmatizer.json"
+LEMMATIZER_WEIGHTS_FILE = "lemmatizer.safetensors"
 PARTS = (CONFIG_FILE, VOCAB_FILE, LABELS_FILE, WEIGHTS_FILE)
+#: the parts of a model that lemmatizes, besides PARTS: both or neither
+LEMMATIZER_PARTS = (LEMMATIZER_FILE, LEMMATIZER_WEIGHTS_FILE)
 #: meta.json entries that save_model writes itself (the rest is what the caller passes)
 WRITTEN_META = ("format_version", "architecture", "versions", "created", "parts")
+
+
+@dataclass
+class TrainedLemmatizer:
+    """A trained lemmatizer: its vocabularies and dictionary, and its model
+    (:class:`~bilstm_tagger.models.lemmatizer.CharLemmatizer`)."""
+
+    vocabs: LemmaVocabularies
+    model: Any
 
 
 @dataclass
@@ -58,12 +76,19 @@ class TrainedModel:
         vocabs: vocabularies and label sets.
         model: the model of any family, with its trained weights.
         meta: the directory's ``meta.json`` (empty for a model not yet saved).
+        lemmatizer: the lemmatizer, for a model that lemmatizes.
     """
 
     config: Config
     vocabs: Vocabularies
     model: TaggerModel
     meta: dict = field(default_factory=dict)
+    lemmatizer: Optional[TrainedLemmatizer] = None
+
+    @property
+    def targets(self) -> List[str]:
+        """What the model predicts: its labelled targets, then ``lemma`` if it lemmatizes."""
+        return self.vocabs.targets + (["lemma"] if self.lemmatizer is not None else [])
 
 
 def library_versions() -> Dict[str, str]:
@@ -83,7 +108,14 @@ def library_versions() -> Dict[str, str]:
     }
 
 
-def model_files(*, config: Config, vocabs: Vocabularies, model: TaggerModel, meta: Optional[dict] = None) -> Dict[str, bytes]:
+def model_files(
+    *,
+    config: Config,
+    vocabs: Vocabularies,
+    model: TaggerModel,
+    meta: Optional[dict] = None,
+    lemmatizer: Optional[TrainedLemmatizer] = None,
+) -> Dict[str, bytes]:
     """The files of a model directory (its parts, then ``meta.json``) as bytes; see :func:`save_model`."""
     vocab_data = vocabs.to_dict()
     labels = vocab_data.pop("labels")
@@ -91,18 +123,25 @@ def model_files(*, config: Config, vocabs: Vocabularies, model: TaggerModel, met
         CONFIG_FILE: config.to_str().encode("utf-8"),
         VOCAB_FILE: json.dumps(vocab_data, ensure_ascii=False).encode("utf-8"),
         LABELS_FILE: json.dumps(labels, ensure_ascii=False, indent=1).encode("utf-8"),
-        WEIGHTS_FILE: save_arrays({name: np.ascontiguousarray(array) for name, array in model.to_arrays().items()}),
+        WEIGHTS_FILE: _weights_bytes(model),
     }
+    if lemmatizer is not None:
+        files[LEMMATIZER_FILE] = json.dumps(lemmatizer.vocabs.to_dict(), ensure_ascii=False).encode("utf-8")
+        files[LEMMATIZER_WEIGHTS_FILE] = _weights_bytes(lemmatizer.model)
     full_meta = {
         "format_version": FORMAT_VERSION,
         "architecture": config["model"].get("@architectures"),
         "versions": library_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         **{key: value for key, value in (meta or {}).items() if key not in WRITTEN_META},
-        "parts": {name: hashlib.sha256(files[name]).hexdigest() for name in PARTS},
+        "parts": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
     }
     files[META_FILE] = (json.dumps(full_meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     return files
+
+
+def _weights_bytes(model) -> bytes:
+    return save_arrays({name: np.ascontiguousarray(array) for name, array in model.to_arrays().items()})
 
 
 def save_model(
@@ -112,6 +151,7 @@ def save_model(
     vocabs: Vocabularies,
     model: TaggerModel,
     meta: Optional[dict] = None,
+    lemmatizer: Optional[TrainedLemmatizer] = None,
 ) -> Path:
     """Write a model directory, replacing whatever was there as a whole; see the module docstring for its files.
 
@@ -122,11 +162,12 @@ def save_model(
         model: the trained model (torch weights may be on any device).
         meta: extra entries for ``meta.json`` (training files, dev scores, ...); entries this function writes
             itself (:data:`WRITTEN_META`) are replaced.
+        lemmatizer: the lemmatizer, for a model that lemmatizes.
 
     Raises:
         FileError: for an operating-system error (see :func:`~bilstm_tagger.files.write_directory`).
     """
-    files = model_files(config=config, vocabs=vocabs, model=model, meta=meta)
+    files = model_files(config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer)
     return write_directory(directory, files)
 
 
@@ -168,12 +209,16 @@ def read_meta(directory: Union[str, Path]) -> dict:
     if version != FORMAT_VERSION:
         raise ModelDirError(f"{where}: format_version {version!r}, this version reads {FORMAT_VERSION}")
     parts = meta.get("parts")
-    if not isinstance(parts, dict) or set(parts) != set(PARTS):
+    if not isinstance(parts, dict) or set(parts) not in (set(PARTS), set(PARTS + LEMMATIZER_PARTS)):
         raise ModelDirError(
-            f"{where}: 'parts' must give the sha256 of each of {', '.join(PARTS)}; without them the directory "
+            f"{where}: 'parts' must give the sha256 of each of {', '.join(PARTS)} (and of "
+            f"{' and '.join(LEMMATIZER_PARTS)} for a model that lemmatizes); without them the directory "
             "cannot be checked (damaged or edited by hand: train or save it again)"
         )
-    for name in PARTS:
+    missing = [name for name in parts if not (directory / name).is_file()]
+    if missing:
+        raise ModelDirError(f"{directory}: not a complete model directory, missing {', '.join(missing)}")
+    for name in parts:
         expected = parts[name]
         if sha256_file(directory / name) != expected:
             raise ModelDirError(
@@ -204,15 +249,44 @@ def read_model(directory: Union[str, Path]) -> TrainedModel:
         model = build_model(config["model"], vocabs)
     except Exception as exc:  # confection's validation, or the family's own checks
         raise ModelDirError(f"{directory / CONFIG_FILE}: [model] cannot be built ({config_error_text(exc)})") from None
+    _load_weights(directory / WEIGHTS_FILE, model)
+    lemmatizer = None
+    if LEMMATIZER_FILE in meta["parts"]:
+        lemmatizer = read_lemmatizer(directory, config)
+    return TrainedModel(config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer)
+
+
+def _load_weights(path: Path, model) -> None:
+    """Load a ``.safetensors`` file into a model (any family, or the lemmatizer)."""
     try:
-        arrays = load_arrays((directory / WEIGHTS_FILE).read_bytes())
+        arrays = load_arrays(path.read_bytes())
     except SafetensorError as exc:
-        raise ModelDirError(f"{directory / WEIGHTS_FILE}: corrupt weights ({exc})") from None
+        raise ModelDirError(f"{path}: corrupt weights ({exc})") from None
     try:
         model.load_arrays(arrays)
     except (ValueError, KeyError) as exc:
         raise ModelDirError(
-            f"{directory / WEIGHTS_FILE}: weights do not fit the model described by config.cfg and the "
+            f"{path}: weights do not fit the model described by config.cfg and the "
             f"vocabularies ({str(exc).splitlines()[0] if str(exc) else repr(exc)})"
         ) from None
-    return TrainedModel(config=config, vocabs=vocabs, model=model, meta=meta)
+
+
+def read_lemmatizer(directory: Union[str, Path], config: Config) -> TrainedLemmatizer:
+    """The lemmatizer of a model directory that has one (``[lemmatizer.model]`` of ``config`` names it).
+
+    Raises:
+        ModelDirError: naming the part that is wrong.
+    """
+    directory = Path(directory)
+    try:
+        vocabs = LemmaVocabularies.from_dict(_read_json(directory, LEMMATIZER_FILE))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelDirError(f"{directory / LEMMATIZER_FILE}: unexpected content ({exc!r})") from None
+    try:
+        model = build_model(config["lemmatizer"]["model"], vocabs)
+    except Exception as exc:  # confection's validation
+        raise ModelDirError(
+            f"{directory / CONFIG_FILE}: [lemmatizer.model] cannot be built ({config_error_text(exc)})"
+        ) from None
+    _load_weights(directory / LEMMATIZER_WEIGHTS_FILE, model)
+    return TrainedLemmatizer(vocabs=vocabs, model=model)

@@ -1,14 +1,15 @@
-"""The spaCy pipeline component ``bilstm_tagger``: a trained model directory as a pipe that sets UPOS, XPOS, FEATS.
+"""The spaCy pipeline component ``bilstm_tagger``: a trained model directory as a pipe that sets UPOS, XPOS, FEATS
+and lemmas.
 
 Usage::
 
     nlp = spacy.blank("en")
     nlp.add_pipe("bilstm_tagger", config={"model": "path/to/model_dir"})
     doc = nlp("The quick brown fox jumps .")
-    [(t.text, t.pos_, t.tag_, str(t.morph)) for t in doc]
+    [(t.text, t.pos_, t.tag_, str(t.morph), t.lemma_) for t in doc]
 
-``token.pos_`` gets the UPOS, ``token.tag_`` the XPOS and ``token.morph`` the UFeats (whatever the model was
-trained to predict; the others are left alone). ``nlp.to_disk`` copies the model directory into the pipeline, so
+``token.pos_`` gets the UPOS, ``token.tag_`` the XPOS, ``token.morph`` the UFeats and ``token.lemma_`` the lemma
+(whatever the model was trained to predict; the others are left alone). ``nlp.to_disk`` copies the model directory into the pipeline, so
 ``spacy.load`` needs nothing else.
 
 **spaCy tokens and UD words.** The model tags UD *syntactic words*, and each spaCy token is passed to it as one
@@ -41,11 +42,12 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 import numpy as np
 import srsly
 from spacy.attrs import IDS as ATTRIBUTE_IDS
-from spacy.attrs import IS_SPACE
+from spacy.attrs import IS_SPACE, LEMMA
 from spacy.language import Language
 from spacy.parts_of_speech import IDS as POS_IDS
 from spacy.pipeline import Pipe
 from spacy.pipeline.morphologizer import morphologizer_score
+from spacy.pipeline.lemmatizer import lemmatizer_score
 from spacy.pipeline.tagger import tagger_score
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -55,7 +57,7 @@ from spacy.vocab import Vocab
 from .errors import ModelDirError
 from .inference.options import InferenceOptions
 from .inference.tagger import Tagger
-from .serialization import LABELS_FILE, META_FILE, PARTS, TrainedModel, read_labels, read_model, save_model
+from .serialization import LABELS_FILE, META_FILE, TrainedModel, read_labels, read_meta, read_model, save_model
 from .targets import TARGETS
 
 DEFAULT_CONFIG = {
@@ -65,6 +67,7 @@ DEFAULT_CONFIG = {
     "precision": "fp32",
     "beam_size": None,
     "constrain_length": None,
+    "lemmatize": True,
 }
 #: Doc attribute written for each target
 ATTRIBUTES = {name: ATTRIBUTE_IDS[target.spacy_attribute] for name, target in TARGETS.items()}
@@ -91,6 +94,7 @@ class BiLSTMTaggerComponent(Pipe):
         precision: "fp32", "int8", "bf16" or "fp16" (see the module docstring).
         beam_size: seq2seq models: beam width (None: the model's own).
         constrain_length: seq2seq models: exactly one tag per word (None: the model's own).
+        lemmatize: set ``token.lemma_`` when the model lemmatizes (False: leave lemmas alone, faster).
 
     Raises:
         OptionError: for an option with a wrong value.
@@ -110,13 +114,15 @@ class BiLSTMTaggerComponent(Pipe):
         precision: str = "fp32",
         beam_size: Optional[int] = None,
         constrain_length: Optional[bool] = None,
+        lemmatize: bool = True,
     ) -> None:
         self.vocab = vocab
         self.name = name
         self.model_path = model
         self.batch_size = batch_size
         self.options = InferenceOptions(
-            device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length
+            device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length,
+            lemmatize=lemmatize,
         )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
@@ -176,28 +182,41 @@ class BiLSTMTaggerComponent(Pipe):
                 error_handler(self.name, self, docs, exc)
             yield from docs
 
-    def predict(self, docs: List[Doc]) -> List[Dict[str, List[int]]]:
-        """Label ids for the non-whitespace tokens of each Doc: target -> one id per such token (-1: untagged)."""
+    def predict(self, docs: List[Doc]) -> List[Dict[str, list]]:
+        """Label ids for the non-whitespace tokens of each Doc: target -> one id per such token (-1: untagged);
+        for a model that lemmatizes, ``lemma`` -> one lemma string per such token."""
         tagger = self._require_tagger()
         sentences = [[t.text for t in doc if not t.is_space] for doc in docs]
-        return tagger.tag_ids(sentences)
+        tag_ids = tagger.tag_ids(sentences)
+        if tagger.lemmatization is not None:
+            labels = tagger.vocabs.labels["upos"]
+            upos = [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tag_ids]
+            for ids, lemmas in zip(tag_ids, tagger.lemmatize(sentences, upos)):
+                ids["lemma"] = lemmas
+        return tag_ids
 
     def _label_hashes(self) -> Dict[str, np.ndarray]:
-        """Per target, the value a token stores for each label id (POS enum, TAG and MORPH string hashes)."""
-        if not self._hashes:
-            stored = {
-                "POS": lambda label: POS_IDS.get(label, 0),
-                "TAG": self.vocab.strings.add,
-                "MORPH": lambda label: self.vocab.morphology.add("" if label == "_" else label),
-            }
-            for target, labels in self.tagger.vocabs.labels.items():
+        """Per target, the value a token stores for each label id (POS enum, TAG and MORPH string hashes); labels
+        a factored FEATS head composed since the last call are added."""
+        stored = {
+            "POS": lambda label: POS_IDS.get(label, 0),
+            "TAG": self.vocab.strings.add,
+            "MORPH": lambda label: self.vocab.morphology.add("" if label == "_" else label),
+        }
+        for target, labels in self.tagger.labels.items():
+            known = self._hashes.get(target, np.zeros(0, dtype=np.uint64))
+            if len(known) < len(labels):
                 value = stored[TARGETS[target].spacy_attribute]
-                self._hashes[target] = np.array([value(label) for label in labels], dtype=np.uint64)
+                added = np.array([value(label) for label in labels[len(known):]], dtype=np.uint64)
+                self._hashes[target] = np.concatenate([known, added])
         return self._hashes
 
-    def set_annotations(self, docs: List[Doc], tag_ids: List[Dict[str, List[int]]]) -> None:
-        """Write predicted UPOS to ``pos``, XPOS to ``tag`` and FEATS to ``morph`` (whitespace tokens get spaCy's
-        ``SPACE`` / ``_SP``; a word left untagged keeps what it had)."""
+    def set_annotations(self, docs: List[Doc], tag_ids: List[Dict[str, list]]) -> None:
+        """Write predicted UPOS to ``pos``, XPOS to ``tag``, FEATS to ``morph`` and lemmas to ``lemma``
+        (whitespace tokens get spaCy's ``SPACE`` / ``_SP`` and keep their lemma; a word left untagged keeps what it
+        had)."""
+        if tag_ids and "lemma" in tag_ids[0]:
+            self._set_lemmas(docs, [ids["lemma"] for ids in tag_ids])
         hashes = self._label_hashes()
         targets = [target for target in ATTRIBUTES if target in hashes]
         if not targets or not docs:
@@ -217,6 +236,16 @@ class BiLSTMTaggerComponent(Pipe):
                 self._set_with_spaces(doc, attrs, targets, ids[start : start + n], values[start : start + n])
             start += n
 
+    def _set_lemmas(self, docs: List[Doc], lemmas: List[List[str]]) -> None:
+        add = self.vocab.strings.add
+        for doc, doc_lemmas in zip(docs, lemmas):
+            words = [token for token in doc if not token.is_space]
+            if len(words) == len(doc):
+                doc.from_array([LEMMA], np.array([add(lemma) for lemma in doc_lemmas], dtype=np.uint64))
+            else:
+                for token, lemma in zip(words, doc_lemmas):
+                    token.lemma_ = lemma
+
     def _set_with_spaces(self, doc: Doc, attrs, targets, ids: np.ndarray, values: np.ndarray) -> None:
         """set_annotations for a Doc with whitespace tokens or untagged words: keep what those tokens have."""
         space_values = {"POS": SPACE_POS, "TAG": self.vocab.strings.add("_SP")}
@@ -233,9 +262,12 @@ class BiLSTMTaggerComponent(Pipe):
         doc.from_array(attrs, current)
 
     def score(self, examples: Iterable[Example], **kwargs) -> Dict[str, float]:
-        """spaCy-style scores: ``pos_acc``, ``tag_acc``, ``morph_acc`` and per-feature morph scores."""
+        """spaCy-style scores: ``pos_acc``, ``tag_acc``, ``morph_acc``, per-feature morph scores and ``lemma_acc``."""
         examples = list(examples)
-        return {**tagger_score(examples, **kwargs), **morphologizer_score(examples, **kwargs)}
+        return {
+            **tagger_score(examples, **kwargs), **morphologizer_score(examples, **kwargs),
+            **lemmatizer_score(examples, **kwargs),
+        }
 
     def initialize(self, get_examples: Optional[Callable] = None, *, nlp: Optional[Language] = None) -> None:
         """Nothing to learn inside spaCy: check that a model is there."""
@@ -245,7 +277,10 @@ class BiLSTMTaggerComponent(Pipe):
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
         tagger = self._require_tagger()
-        save_model(path, config=tagger.config, vocabs=tagger.vocabs, model=tagger.model, meta=tagger.meta)
+        save_model(
+            path, config=tagger.config, vocabs=tagger.vocabs, model=tagger.model, meta=tagger.meta,
+            lemmatizer=tagger.trained.lemmatizer,
+        )
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "BiLSTMTaggerComponent":
         self._set_model(read_model(path))
@@ -254,7 +289,8 @@ class BiLSTMTaggerComponent(Pipe):
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
         with tempfile.TemporaryDirectory() as tmp:
             self.to_disk(tmp)
-            return srsly.msgpack_dumps({name: (Path(tmp) / name).read_bytes() for name in (*PARTS, META_FILE)})
+            names = (*read_meta(tmp)["parts"], META_FILE)
+            return srsly.msgpack_dumps({name: (Path(tmp) / name).read_bytes() for name in names})
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = tuple()) -> "BiLSTMTaggerComponent":
         files = srsly.msgpack_loads(data)
@@ -279,6 +315,7 @@ def make_bilstm_tagger(
     precision: str,
     beam_size: Optional[int],
     constrain_length: Optional[bool],
+    lemmatize: bool,
 ) -> BiLSTMTaggerComponent:
     """spaCy factory for the ``bilstm_tagger`` component (see :class:`BiLSTMTaggerComponent`)."""
     return BiLSTMTaggerComponent(
@@ -290,4 +327,5 @@ def make_bilstm_tagger(
         precision=precision,
         beam_size=beam_size,
         constrain_length=constrain_length,
+        lemmatize=lemmatize,
     )

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .corpus import Sentence
-from .targets import EMPTY_SET, TARGET_NAMES, TARGETS
+from .targets import EMPTY_SET, LABELLED_TARGETS, TARGETS
 
 PAD_ID = 0
 UNK_ID = 1
@@ -73,7 +73,8 @@ class Vocabularies:
     Attributes:
         words: lower-cased word forms seen at least ``min_freq`` times.
         chars: characters seen in training forms.
-        labels: for each trained target (a key of :data:`~bilstm_tagger.targets.TARGETS`), its labels in id order.
+        labels: for each trained labelled target (:data:`~bilstm_tagger.targets.LABELLED_TARGETS`), its labels in
+            id order.
         train_forms: every form seen in training, exactly as written: what "unseen word" is measured against.
     """
 
@@ -84,16 +85,17 @@ class Vocabularies:
 
     @classmethod
     def build(
-        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = TARGET_NAMES, min_freq: int = 1
+        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = LABELLED_TARGETS, min_freq: int = 1
     ) -> "Vocabularies":
         """Build from training sentences; a target with no annotated word in them is not trained (for a target whose
         ``_`` is the empty set, such as FEATS: a column that is ``_`` throughout).
 
         Args:
             sentences: training data.
-            targets: the targets the config asks for.
+            targets: the targets the config asks for (those that are not labelled, lemmas, are the lemmatizer's).
             min_freq: minimum count of a word to get its own embedding.
         """
+        targets = [target for target in targets if TARGETS[target].labelled]
         word_counts: Counter = Counter()
         char_counts: Counter = Counter()
         form_set = set()
@@ -125,7 +127,8 @@ class Vocabularies:
 
     @property
     def targets(self) -> List[str]:
-        return [target for target in TARGET_NAMES if target in self.labels]
+        """The labelled targets with a label set, in table order."""
+        return [target for target in LABELLED_TARGETS if target in self.labels]
 
     def to_dict(self) -> dict:
         return {
@@ -142,4 +145,64 @@ class Vocabularies:
             chars=Vocab.from_dict(data["chars"]),
             labels={k: list(v) for k, v in data["labels"].items()},
             train_forms=list(data["train_forms"]),
+        )
+
+
+@dataclass
+class LemmaVocabularies:
+    """What the lemmatizer maps strings with, built from the training words that have a UPOS and a lemma.
+
+    Attributes:
+        chars: characters of training forms and lemmas (its ids are the lemmatizer's input and output characters).
+        upos: the UPOS labels, in id order.
+        dictionary: (form, UPOS) -> the lemma it has most often in training (ties: the alphabetically first).
+        examples: every distinct (form, UPOS, lemma) of training, sorted: what the lemmatizer is trained on.
+    """
+
+    chars: Vocab
+    upos: List[str]
+    dictionary: Dict[Tuple[str, str], str]
+    examples: List[Tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.upos_index = {tag: i for i, tag in enumerate(self.upos)}
+
+    @classmethod
+    def build(cls, sentences: Sequence[Sentence]) -> "LemmaVocabularies":
+        counts: Counter = Counter()
+        char_counts: Counter = Counter()
+        for sentence in sentences:
+            for word in sentence.words:
+                if word.upos is not None and word.lemma is not None:
+                    counts[word.form, word.upos, word.lemma] += 1
+                    char_counts.update(word.form)
+                    char_counts.update(word.lemma)
+        best: Dict[Tuple[str, str], Tuple[int, str]] = {}
+        for (form, upos, lemma), count in sorted(counts.items()):
+            if (form, upos) not in best or count > best[form, upos][0]:
+                best[form, upos] = (count, lemma)
+        return cls(
+            chars=Vocab.from_counts(char_counts),
+            upos=sorted({upos for _, upos, _ in counts}),
+            dictionary={key: lemma for key, (_, lemma) in best.items()},
+            examples=sorted(counts),
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.dictionary)
+
+    def to_dict(self) -> dict:
+        """JSON-ready; the training examples are not kept (the dictionary has what inference needs)."""
+        return {
+            "chars": self.chars.to_dict(),
+            "upos": self.upos,
+            "dictionary": [[form, upos, lemma] for (form, upos), lemma in sorted(self.dictionary.items())],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LemmaVocabularies":
+        return cls(
+            chars=Vocab.from_dict(data["chars"]),
+            upos=list(data["upos"]),
+            dictionary={(form, upos): lemma for form, upos, lemma in data["dictionary"]},
         )

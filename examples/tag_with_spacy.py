@@ -15,9 +15,9 @@ def main() -> None:
     nlp = spacy.blank("en")  # spaCy's English tokenizer; the tagger comes from the model directory
     nlp.add_pipe("bilstm_tagger", config={"model": model_dir})
     doc = nlp(text)
-    print(f"{'token':<12}{'pos_ (UPOS)':<13}{'tag_ (XPOS)':<13}morph (UFeats)")
+    print(f"{'token':<12}{'lemma_':<12}{'pos_ (UPOS)':<13}{'tag_ (XPOS)':<13}morph (UFeats)")
     for token in doc:
-        print(f"{token.text:<12}{token.pos_:<13}{token.tag_:<13}{token.morph}")
+        print(f"{token.text:<12}{token.lemma_:<12}{token.pos_:<13}{token.tag_:<13}{token.morph}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ written once (config file = builder = class), the table of targets, and imports 
 
 from __future__ import annotations
 
+import inspect
+
 import json
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from bilstm_tagger.cli import main
 from bilstm_tagger.inference.options import OptionError
 from bilstm_tagger.registry import registry
 from bilstm_tagger.targets import TARGETS
-from bilstm_tagger.training.config import SystemSettings, TrainingSettings
+from bilstm_tagger.training.config import LemmatizerSettings, SystemSettings, TrainingSettings
 
 from .conftest import CONFIGS, ROOT, data_overrides
 
@@ -117,6 +119,14 @@ def test_defaults_training_and_system_sections_equal_their_dataclasses():
     import dataclasses
 
     config = load_config(CONFIGS / "bilstm.cfg")
+    lemmatizer = dict(config["lemmatizer"])
+    lemmatizer_model = dict(lemmatizer.pop("model"))
+    defaults = {f.name: f.default for f in dataclasses.fields(LemmatizerSettings) if f.name != "model"}
+    assert lemmatizer == defaults
+    # [lemmatizer.model] repeats the lemmatizer's class defaults, as [model] does the family's
+    builder = registry.architectures.get(lemmatizer_model.pop("@architectures"))
+    assert lemmatizer_model == {name: p.default for name, p in inspect.signature(builder).parameters.items()}
+    assert LemmatizerSettings().model == {"@architectures": "bilstm_tagger.Lemmatizer.v1"}
     for section, cls in (("training", TrainingSettings), ("system", SystemSettings)):
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         written = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in config[section].items()}

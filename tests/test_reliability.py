@@ -329,10 +329,10 @@ def test_train_deterministic_setting_holds_only_during_training(tiny_data, tmp_p
                                                                   "training.max_epochs": 2})
             train(config, output_dir=tmp_path / str(flag), progress=False)
             assert not torch.are_deterministic_algorithms_enabled()
-            # epoch 1's directory (model, log, checkpoint: 9 steps) is written while training; the finished one
-            # (model and log: 7 steps) after the setting is restored
-            assert len(seen) == 9 + 7
-            assert all(state == flag for state in seen[:9]) and not any(seen[9:])
+            # epoch 1's directory (model with lemmatizer, log, checkpoint: 11 steps) is written while training; the
+            # finished one (model with lemmatizer and log: 9 steps) after the setting is restored
+            assert len(seen) == 11 + 9
+            assert all(state == flag for state in seen[:11]) and not any(seen[11:])
             seen.clear()
     finally:
         files._after_step = None

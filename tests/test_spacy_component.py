@@ -17,7 +17,7 @@ from spacy.tokens import Doc  # noqa: E402
 
 
 def _tags(doc):
-    return [(t.text, t.pos_, t.tag_, str(t.morph)) for t in doc]
+    return [(t.text, t.pos_, t.tag_, str(t.morph), t.lemma_) for t in doc]
 
 
 @pytest.fixture
@@ -36,10 +36,23 @@ def test_spacy_component_sets_pos_tag_morph(nlp, tiny_data):
 
 
 def test_spacy_component_matches_the_library(nlp, tiny_model):
-    words = ["I", "like", "dogs", "."]
+    words = ["I", "like", "dogs", ".", "unseenword"]
     doc = nlp(Doc(nlp.vocab, words=words))
     tags = load_model(tiny_model).tag([words])[0]
     assert [t.pos_ for t in doc] == tags["upos"] and [t.tag_ for t in doc] == tags["xpos"]
+    assert [t.lemma_ for t in doc] == tags["lemma"] and tags["lemma"][:4] == ["I", "like", "dog", "."]
+
+
+def test_spacy_component_lemmas_survive_a_round_trip_and_can_be_turned_off(nlp, tiny_model, tmp_path):
+    texts = ["I like cats.", "Dogs bark loudly  and sleep", "The cat sleeps."]
+    before = [[t.lemma_ for t in doc] for doc in nlp.pipe(texts)]
+    assert before[0][:3] == ["I", "like", "cat"] and before[1][0] == "dog"
+    nlp.to_disk(tmp_path / "pipeline")
+    assert [[t.lemma_ for t in doc] for doc in spacy.load(tmp_path / "pipeline").pipe(texts)] == before
+    plain = spacy.blank("en")
+    plain.add_pipe("bilstm_tagger", config={"model": str(tiny_model), "lemmatize": False})
+    doc = plain("I like cats.")
+    assert all(t.lemma_ == "" for t in doc) and doc[2].pos_ == "NOUN"
 
 
 def test_spacy_component_pipe_equals_one_at_a_time(nlp):
@@ -71,7 +84,7 @@ def test_spacy_component_to_disk_and_load_in_fresh_process(nlp, tiny_model, tmp_
             "import json, sys, spacy\n"
             f"nlp = spacy.load({str(pipeline)!r})\n"
             f"docs = nlp.pipe({texts!r})\n"
-            "print(json.dumps([[(t.text, t.pos_, t.tag_, str(t.morph)) for t in d] for d in docs]))\n"
+            "print(json.dumps([[(t.text, t.pos_, t.tag_, str(t.morph), t.lemma_) for t in d] for d in docs]))\n"
         )
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
@@ -82,7 +95,8 @@ def test_spacy_component_to_disk_and_load_in_fresh_process(nlp, tiny_model, tmp_
 
 def test_spacy_component_bytes_round_trip(nlp):
     text = "I like the cats ."
-    expected = _tags(nlp(text))
+    expected = _tags(nlp(text))  # lemmas included
+    assert expected[3][4] == "cat"
     other = spacy.blank("en")
     other.add_pipe("bilstm_tagger")
     other.from_bytes(nlp.to_bytes())
@@ -116,9 +130,10 @@ def test_spacy_component_scores(nlp, tiny_data):
     [
         ("hmm.cfg", {}),
         ("rnn_elman.cfg", {"model.word_dim": 8, "model.char_dim": 4, "model.char_hidden": 4, "model.hidden": 16,
-                           "training.max_epochs": 2}),
+                           "training.max_epochs": 2, "training.epoch_words": 0}),
         ("seq2seq_attention.cfg", {"model.word_dim": 8, "model.char_dim": 4, "model.char_hidden": 4,
-                                   "model.hidden": 16, "model.tag_dim": 4, "training.max_epochs": 2}),
+                                   "model.hidden": 16, "model.tag_dim": 4, "training.max_epochs": 2,
+                                   "training.epoch_words": 0}),
     ],
 )
 def test_spacy_component_every_model_kind(config_name, overrides, tiny_path, tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -24,7 +26,7 @@ def _without_column(text: str, index: int) -> str:
 
 def test_training_skips_targets_the_data_lacks(tmp_path):
     data = tmp_path / "no_xpos_no_feats.conllu"
-    data.write_text(_without_column(_without_column(TINY_CONLLU, 4), 5), encoding="utf-8")
+    data.write_text(_without_column(_without_column(_without_column(TINY_CONLLU, 4), 5), 2), encoding="utf-8")
     tagger = load_model(train_tiny(tmp_path / "model", data, **{"training.max_epochs": 2}))
     assert tagger.targets == ["upos"]
     best_dev = tagger.meta["best_dev"]
@@ -32,7 +34,7 @@ def test_training_skips_targets_the_data_lacks(tmp_path):
     out = tmp_path / "pred.conllu"
     predict_file(tagger, input_path=data, output_path=out)
     for sentence in read_conllu(out):
-        assert all(w.xpos is None and w.feats == "_" for w in sentence.words)  # written as "_", never invented
+        assert all(w.xpos is None and w.feats == "_" and w.lemma is None for w in sentence.words)  # never invented
 
 
 def test_training_config_targets_subset(tiny_path, tmp_path):
@@ -42,7 +44,15 @@ def test_training_config_targets_subset(tiny_path, tmp_path):
 
 def test_training_rejects_unknown_target(tiny_path, tmp_path):
     with pytest.raises(ConfigError, match="targets must be a non-empty subset"):
-        train_tiny(tmp_path / "m", tiny_path, **{"training.targets": ["lemma"]})
+        train_tiny(tmp_path / "m", tiny_path, **{"training.targets": ["lemmas"]})
+
+
+def test_training_epoch_is_whole_passes_of_at_least_epoch_words(tiny_path, tmp_path):
+    n_words = sum(len(s) for s in read_conllu(tiny_path))
+    out = train_tiny(tmp_path / "m", tiny_path, **{"training.max_epochs": 2, "training.epoch_words": 2 * n_words + 1,
+                                                   "training.targets": ["upos"]})
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert [record["words"] for record in log] == [3 * n_words, 3 * n_words]
 
 
 def test_training_stops_early_without_improvement(tiny_path, tmp_path):

@@ -13,13 +13,15 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Uni
 
 from ..corpus import Sentence, read_conllu
 from ..errors import BilstmTaggerError
-from ..targets import TARGET_NAMES, TARGETS
-from .scoring import EXTRA_COLUMNS, WordOutcomes, accuracies, file_record, read_predictions, score
+from ..targets import LABELLED_TARGETS, TARGET_NAMES, TARGETS
+from .scoring import WordOutcomes, accuracies, file_record, read_predictions, score
 from .significance import ALPHA, mcnemar
 
 COMPARISON_SCHEMA = "bilstm_tagger.comparison.v1"
 #: Metrics compared pairwise: each target's, AllTags, and Lemmas for systems that predict them.
-PAIRED_METRICS = tuple(target.metric for target in TARGETS.values()) + ("alltags",) + EXTRA_COLUMNS
+PAIRED_METRICS = tuple(TARGETS[t].metric for t in LABELLED_TARGETS) + ("alltags",) + tuple(
+    target.metric for target in TARGETS.values() if not target.labelled
+)
 
 Predictions = Sequence[Mapping[str, Sequence[Optional[str]]]]
 #: How a model directory becomes a system: (model directory, gold sentences) -> (predictions, training forms,
@@ -58,7 +60,7 @@ def compare(
     }
     # what each system predicts at all: a metric it cannot get right is "n/a", not 0%, and is not tested
     targets = {
-        name: [t for t in TARGET_NAMES + EXTRA_COLUMNS if any(v is not None for s in pred for v in s.get(t, ()))]
+        name: [t for t in TARGET_NAMES if any(v is not None for s in pred for v in s.get(t, ()))]
         for name, pred in systems.items()
     }
     scored = {name: accuracies(reports[name]["metrics"], targets[name]) for name in systems}

@@ -5,9 +5,9 @@ With gold words (every word aligned to itself) the official ``conll18_ud_eval.py
 * UPOS, XPOS: exact match of the column;
 * UFeats: match of FEATS *restricted to the universal features it lists* (:data:`UNIVERSAL_FEATURES`): features
   such as ``NumForm``, ``ExtPos`` or ``Typo`` are dropped from both sides before comparing;
-* AllTags: UPOS, XPOS and UFeats all matching.
-
-* Lemmas: exact match of LEMMA (here only for systems that predict lemmas).
+* AllTags: UPOS, XPOS and UFeats all matching;
+* Lemmas: exact match of LEMMA, a word whose gold LEMMA is ``_`` counting as right whatever is predicted (here only
+  for systems that predict lemmas).
 
 :func:`score` reproduces these, each with a 95% bootstrap interval, and adds what people need to explain errors:
 exact full-FEATS accuracy (``feats_exact``), words seen vs unseen in training, accuracy by sentence length and by
@@ -33,7 +33,7 @@ import numpy as np
 from ..corpus import Sentence, read_conllu
 from ..errors import CorpusError
 from ..files import sha256_file
-from ..targets import TARGET_NAMES, TARGETS
+from ..targets import LABELLED_TARGETS, TARGET_NAMES, TARGETS
 from .significance import bootstrap_interval
 
 REPORT_SCHEMA = "bilstm_tagger.evaluation.v2"
@@ -46,8 +46,6 @@ UNIVERSAL_FEATURES = frozenset(
 )
 #: Sentence-length buckets (words) of the ``by_length`` breakdown: (label, first, last).
 LENGTH_BUCKETS = (("1-10", 1, 10), ("11-20", 11, 20), ("21-30", 21, 30), ("31-50", 31, 50), ("51+", 51, None))
-#: Columns scored for systems that predict them although no model trains them yet (Lemmas).
-EXTRA_COLUMNS = ("lemma",)
 #: Metrics in report order, with the names the CoNLL 2018 evaluator prints.
 METRICS = {
     "upos": "UPOS", "xpos": "XPOS", "ufeats": "UFeats", "alltags": "AllTags", "lemma": "Lemmas",
@@ -86,6 +84,7 @@ MATCHES = {
     "upos": operator.eq,
     "xpos": operator.eq,
     "ufeats": lambda predicted, gold: universal_feats(predicted) == universal_feats(gold),
+    "lemma": operator.eq,
 }
 
 
@@ -93,14 +92,18 @@ def _word_outcome(gold_word, pred: Mapping[str, Optional[str]]) -> Dict[str, Opt
     """Per metric, whether the prediction is right, or None when the metric does not apply to this word."""
     outcomes: Dict[str, Optional[bool]] = {}
     for target in TARGETS.values():
-        gold = getattr(gold_word, target.name)  # None: not annotated, not scored
+        gold = getattr(gold_word, target.name)  # None: not annotated
         value = pred.get(target.name)  # None: not predicted for this word, wrong wherever gold has a label
-        outcomes[target.metric] = None if gold is None else value is not None and MATCHES[target.metric](value, gold)
-    outcomes["alltags"] = all(ok for ok in outcomes.values() if ok is not None)
+        if not target.labelled and target.name not in pred:
+            outcomes[target.metric] = None  # lemmas are scored only for systems that predict them
+        elif gold is None:
+            # a tag left unannotated is not scored; conll18_ud_eval.py counts an unannotated lemma as right
+            outcomes[target.metric] = None if target.labelled else True
+        else:
+            outcomes[target.metric] = value is not None and MATCHES[target.metric](value, gold)
+    outcomes["alltags"] = all(outcomes[TARGETS[t].metric] is not False for t in LABELLED_TARGETS)
     feats = pred.get("feats")
     outcomes["feats_exact"] = feats is not None and _exact_feats(feats) == _exact_feats(gold_word.feats)
-    # lemmas are scored only for systems that predict them
-    outcomes["lemma"] = None if "lemma" not in pred else pred["lemma"] == gold_word.lemma
     return outcomes
 
 
@@ -155,7 +158,7 @@ def score(
     Args:
         gold: the gold sentences.
         predicted: for each sentence, target (a name in :data:`~bilstm_tagger.targets.TARGETS`, and optionally
-            ``lemma``) -> one label per word (None for a word left untagged); a missing target or label counts as wrong wherever
+            ``lemma``) -> one value per word (None for a word left untagged); a missing target or label counts as wrong wherever
             gold has one. Lemmas are scored only when given.
         train_forms: the forms seen in training; when given, the report splits words into seen and unseen.
         tag_tables: the tag columns (``upos``, ``xpos``) that get per-tag tables, confusion matrices and top
@@ -237,10 +240,10 @@ def accuracies(metrics: Mapping[str, dict], targets: Iterable[str]) -> Dict[str,
     "not predicted" reads better than 0.
     """
     targets = set(targets)
-    predicted = {TARGETS[t].metric if t in TARGETS else t for t in targets}  # "lemma" by the metric of that name
+    predicted = {TARGETS[t].metric for t in targets}
     if "feats" in targets:
         predicted.add("feats_exact")
-    if targets >= set(TARGET_NAMES):
+    if targets >= set(LABELLED_TARGETS):
         predicted.add("alltags")
     return {name: metrics[name]["accuracy"] if name in predicted else None for name in METRICS}
 
@@ -334,8 +337,8 @@ def read_predictions(gold: Sequence[Sentence], pred_path: Union[str, Path]) -> L
     for number, (g, p) in enumerate(zip(gold, predicted), start=1):
         if p.forms != g.forms:
             raise CorpusError(pred_path, *_first_difference(number, g, p))
-    has_lemmas = any(w.lemma not in (None, "_") for sentence in predicted for w in sentence.words)
-    columns = TARGET_NAMES + (EXTRA_COLUMNS if has_lemmas else ())
+    has_lemmas = any(w.lemma is not None for sentence in predicted for w in sentence.words)
+    columns = TARGET_NAMES if has_lemmas else LABELLED_TARGETS
     return [{c: [getattr(w, c) for w in sentence.words] for c in columns} for sentence in predicted]
 
 

@@ -53,6 +53,7 @@ class InferenceOptions:
         constrain_length: seq2seq: exactly one tag per word; None: the model's own.
         cached_projections: BiLSTM: keep each form's first-layer input projections and run the recurrence step by
             step (float32 only); None: on for the CPU in float32, where it is fastest.
+        lemmatize: for a model that lemmatizes, predict lemmas (False: tags only, faster).
 
     Raises:
         OptionError: for a value outside its range.
@@ -64,6 +65,7 @@ class InferenceOptions:
     beam_size: Optional[int] = None
     constrain_length: Optional[bool] = None
     cached_projections: Optional[bool] = None
+    lemmatize: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", check_device(self.device))
@@ -75,6 +77,8 @@ class InferenceOptions:
             raise OptionError(f"beam size must be at least 1, not {self.beam_size!r}")
         if self.precision == "int8" and self.device.startswith("cuda"):
             raise OptionError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
+        if not isinstance(self.lemmatize, bool):
+            raise OptionError(f"lemmatize must be true or false, not {self.lemmatize!r}")
         if self.cached_projections and self.precision != "fp32":
             raise OptionError(f"cached_projections is a float32 path; precision {self.precision} does not use it")
 

@@ -11,7 +11,7 @@ from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 from ..corpus import Sentence, iter_conllu, read_conllu
 from ..evaluation.scoring import file_record, score
 from ..files import atomic_open
-from ..targets import TARGET_NAMES
+from ..targets import LABELLED_TARGETS
 from .options import InferenceOptions
 from .tagger import Tagger, load_model
 
@@ -30,16 +30,18 @@ def _chunks(sentences: Iterator[Sentence], size: int) -> Iterator[List[Sentence]
 def tag_conllu(tagger: Tagger, input_path: Union[str, Path], handle: IO[str]) -> int:
     """Tag ``input_path`` and write it to ``handle``; returns the number of words tagged.
 
-    Every trained target's column is replaced; a column the model does not predict is written as ``_`` so that
-    no gold annotation leaks into the output. Every other byte is copied unchanged.
+    Every predicted target's column is replaced; a tag column (UPOS, XPOS, FEATS) the model does not predict is
+    written as ``_`` so that no gold tag leaks into the output; LEMMA is left as it is unless the model lemmatizes.
+    Every other byte is copied unchanged.
     """
     words = 0
+    written = [*LABELLED_TARGETS, *(t for t in tagger.targets if t not in LABELLED_TARGETS)]
     for chunk in _chunks(iter_conllu(input_path), CHUNK_SENTENCES):
         predicted = tagger.tag([s.forms for s in chunk])
         for sentence, tags in zip(chunk, predicted):
             columns = {
                 target: [label or "_" for label in tags.get(target, [None] * len(sentence))]
-                for target in TARGET_NAMES
+                for target in written
             }
             handle.write(sentence.to_conllu(columns))
             words += len(sentence)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import torch
 from confection import Config
@@ -17,6 +17,7 @@ from ..models.base import TaggerModel
 from ..serialization import TrainedModel, read_model
 from ..vocab import Vocabularies
 from .device import resolve_device
+from .lemmatization import Lemmatization
 from .options import InferenceOptions
 from .runtime import new_runtime
 
@@ -36,7 +37,7 @@ class Tagger:
 
     A torch model keeps a form cache of the forms it has tagged (and, for int8, the quantized copy it tags with);
     the model itself keeps the float32 weights that are saved. Make a new Tagger (:meth:`with_options`) after
-    changing the weights in place.
+    changing the weights in place. A model that lemmatizes also keeps the lemma of each (form, UPOS) it decoded.
     """
 
     def __init__(
@@ -51,6 +52,10 @@ class Tagger:
         may_use_gpu = "cuda" in trained.model.device_types and options.precision != "int8"
         device = resolve_device(options.device, use_gpu=use_gpu) if may_use_gpu else torch.device("cpu")
         self.runtime = new_runtime(trained.model, trained.vocabs, options, device)
+        self.lemmatization = (
+            Lemmatization(trained.lemmatizer, self.runtime.device)
+            if trained.lemmatizer is not None and options.lemmatize else None
+        )
 
     @property
     def config(self) -> Config:
@@ -74,7 +79,15 @@ class Tagger:
 
     @property
     def targets(self) -> List[str]:
-        return self.vocabs.targets
+        """What it predicts: the labelled targets, then ``lemma`` for a model that lemmatizes (unless the options
+        turn lemmas off)."""
+        return self.vocabs.targets + (["lemma"] if self.lemmatization is not None else [])
+
+    @property
+    def labels(self) -> Mapping[str, List[str]]:
+        """The labels :meth:`tag_ids`' ids index, per target: the training label sets, and for a factored FEATS
+        head the bundles it has composed since (ids after the training ones)."""
+        return self.runtime.model.label_lists(self.vocabs.labels)
 
     def with_options(self, **changes) -> "Tagger":
         """A Tagger of the same model with some options changed (for example ``precision="int8"``)."""
@@ -88,22 +101,48 @@ class Tagger:
             batch_words: padded word slots per batch (default: the options'); the result does not depend on it.
 
         Returns:
-            For each sentence, a dict from each trained target (``upos``, ``xpos``, ``feats``) to one label per word
-            (None for a word the model left untagged, which only unconstrained seq2seq decoding does).
+            For each sentence, a dict from each target it predicts (:attr:`targets`: ``upos``, ``xpos``,
+            ``feats``, ``lemma``) to one value per word (None for a word the model left untagged, which only
+            unconstrained seq2seq decoding does).
         """
-        labels = self.vocabs.labels
-        return [
+        tag_ids = self.tag_ids(sentences, batch_words=batch_words)
+        labels = self.labels
+        tagged = [
             # a negative id is a word the model left untagged (unconstrained seq2seq decoding): None, never a label
             {target: [labels[target][k] if k >= 0 else None for k in row] for target, row in ids.items()}
-            for ids in self.tag_ids(sentences, batch_words=batch_words)
+            for ids in tag_ids
         ]
+        if self.lemmatization is not None:
+            lemmas = self.lemmatize(sentences, [tags["upos"] for tags in tagged])
+            for tags, sentence_lemmas in zip(tagged, lemmas):
+                tags["lemma"] = sentence_lemmas
+        return tagged
+
+    def lemmatize(
+        self, sentences: Sequence[Sequence[str]], upos: Sequence[Sequence[Optional[str]]]
+    ) -> List[List[str]]:
+        """Lemmas of words given their UPOS (predicted or gold), all sentences' unseen words decoded together.
+
+        Raises:
+            ValueError: for a model that does not lemmatize.
+        """
+        if self.lemmatization is None:
+            raise ValueError("this model does not lemmatize (it was trained without lemma among its targets)")
+        flat = self.lemmatization.lemmatize(
+            [form for forms in sentences for form in forms], [tag for tags in upos for tag in tags]
+        )
+        result, start = [], 0
+        for forms in sentences:
+            result.append(flat[start : start + len(forms)])
+            start += len(forms)
+        return result
 
     def tag_ids(
         self, sentences: Sequence[Sequence[str]], *, batch_words: Optional[int] = None
     ) -> List[Dict[str, List[int]]]:
         """Like :meth:`tag`, with label ids (indices into ``vocabs.labels[target]``, -1 for untagged words)."""
         nonempty = [i for i, s in enumerate(sentences) if len(s) > 0]
-        results: List[Dict[str, List[int]]] = [{target: [] for target in self.targets} for _ in sentences]
+        results: List[Dict[str, List[int]]] = [{target: [] for target in self.vocabs.targets} for _ in sentences]
         predicted = self.runtime.tag_ids(
             [sentences[i] for i in nonempty], batch_words=batch_words or self.options.batch_words
         )

@@ -39,7 +39,7 @@ class TaggerModel(abc.ABC):
     Attributes:
         family: the family's name in messages ("BiLSTM", "HMM", ...).
         data_sizes: the constructor arguments that come from the vocabularies: any of ``n_words``, ``n_chars``,
-            ``n_labels``.
+            ``n_labels``, ``feats_labels`` (the FEATS label strings, for a head that splits them into features).
         precisions: the ``precision`` inference options it can tag in.
         device_types: the kinds of device it can run on ("cpu", "cuda").
         decoding_settings: inference options passed to its ``predict`` (the seq2seq beam search's).
@@ -63,8 +63,14 @@ class TaggerModel(abc.ABC):
             "n_words": len(vocabs.words),
             "n_chars": len(vocabs.chars),
             "n_labels": {target: len(labels) for target, labels in vocabs.labels.items()},
+            "feats_labels": list(vocabs.labels.get("feats", [])),
         }
         return cls(**{name: sizes[name] for name in cls.data_sizes}, **hyperparameters)
+
+    def label_lists(self, labels: Mapping[str, List[str]]) -> Mapping[str, List[str]]:
+        """The label lists its predicted ids index: the training label sets ``labels``, which a family that composes
+        new labels (the factored FEATS head) extends with those it has composed so far."""
+        return labels
 
     @abc.abstractmethod
     def to_arrays(self) -> Dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ kernels). Both read the same weights, and a test checks that they agree.
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict, Tuple
+from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -20,7 +20,11 @@ from ..registry import registry
 from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
+from .factored_feats import FactoredFeatsHead
 from .neural import NeuralTagger, run_packed
+
+#: ``feats_head`` values
+FEATS_HEADS = ("joint", "factored")
 
 
 class BiLSTMTagger(NeuralTagger):
@@ -38,10 +42,15 @@ class BiLSTMTagger(NeuralTagger):
         hidden: BiLSTM size per direction.
         layers: number of stacked BiLSTM layers.
         dropout: dropout on the word representation, between layers and before the heads.
+        feats_head: "joint" (one label per FEATS string seen in training) or "factored" (one classifier per
+            feature, composed: :mod:`~bilstm_tagger.models.factored_feats`). Joint is the default: on the dev
+            parts of de_gsd and ru_gsd (small-data setting) it scored higher UFeats (bench/RESULTS.md).
+        feats_labels: the FEATS labels in id order (from the vocabularies; the factored head's features).
     """
 
     family: ClassVar[str] = "BiLSTM"
     form_encodings: ClassVar[Tuple[str, ...]] = ("projection",)
+    data_sizes: ClassVar[Tuple[str, ...]] = ("n_words", "n_chars", "n_labels", "feats_labels")
 
     def __init__(
         self,
@@ -56,8 +65,12 @@ class BiLSTMTagger(NeuralTagger):
         hidden: int = 96,
         layers: int = 2,
         dropout: float = 0.33,
+        feats_head: str = "joint",
+        feats_labels: Optional[Sequence[str]] = None,
     ) -> None:
         super().__init__(n_labels=n_labels)
+        if feats_head not in FEATS_HEADS:
+            raise ValueError(f"feats_head must be one of {', '.join(FEATS_HEADS)}, not {feats_head!r}")
         self.embedding = WordCharEmbedding(
             n_words=n_words,
             n_chars=n_chars,
@@ -75,7 +88,24 @@ class BiLSTMTagger(NeuralTagger):
             bidirectional=True,
             dropout=dropout if layers > 1 else 0.0,
         )
-        self.heads = nn.ModuleDict({target: nn.Linear(2 * hidden, n) for target, n in n_labels.items()})
+        heads = {target: nn.Linear(2 * hidden, n) for target, n in n_labels.items()}
+        self.factored = feats_head == "factored" and "feats" in n_labels
+        if self.factored:
+            heads["feats"] = FactoredFeatsHead(2 * hidden, list(feats_labels or []))
+        self.heads = nn.ModuleDict(heads)
+
+    def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        if self.factored and target == "feats":
+            return self.heads["feats"].loss(scores, gold)
+        return super().target_loss(target, scores, gold)
+
+    def target_ids(self, target: str, scores: torch.Tensor) -> torch.Tensor:
+        if self.factored and target == "feats":
+            return self.heads["feats"].predict(scores)
+        return super().target_ids(target, scores)
+
+    def label_lists(self, labels: Mapping[str, List[str]]) -> Mapping[str, List[str]]:
+        return {**labels, "feats": self.heads["feats"].labels()} if self.factored else labels
 
     def form_vector_dim(self, encoding: str) -> int:
         return 8 * self.lstm.hidden_size if encoding == "projection" else self.embedding.output_dim

@@ -75,26 +75,48 @@ class NeuralTagger(nn.Module, TaggerModel):
         return self.embedding.encode_forms(word_ids, type_chars, type_lengths)
 
     def loss(self, batch: Batch) -> torch.Tensor:
-        """Sum over targets of the mean cross-entropy over annotated words (a scalar)."""
+        """Sum over targets of :meth:`target_loss` (a scalar)."""
         logits = self(batch)
         total = logits[next(iter(logits))].new_zeros(())
         for target, scores in logits.items():
             gold = batch.targets[target]
             if bool((gold != IGNORE_INDEX).any()):
-                total = total + F.cross_entropy(scores.flatten(0, 1), gold.flatten(), ignore_index=IGNORE_INDEX)
+                total = total + self.target_loss(target, scores, gold)
         return total
+
+    def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+        """One target's loss: mean cross-entropy over annotated words of (B, T, n) scores and (B, T) gold ids."""
+        return F.cross_entropy(scores.flatten(0, 1), gold.flatten(), ignore_index=IGNORE_INDEX)
+
+    def target_ids(self, target: str, scores: torch.Tensor) -> torch.Tensor:
+        """One target's best label ids (B, T) from its (B, T, n) scores."""
+        return scores.argmax(-1)
 
     @torch.inference_mode()
     def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
         """Best label id per word and target, each (B, T); positions past a sentence's end are meaningless.
         A family with ``decoding_settings`` takes them as keyword arguments."""
-        return {target: scores.argmax(-1) for target, scores in self(batch).items()}
+        return {target: self.target_ids(target, scores) for target, scores in self(batch).items()}
 
     def to_arrays(self) -> Dict[str, np.ndarray]:
-        return {name: value.detach().to("cpu").contiguous().numpy() for name, value in self.state_dict().items()}
+        return module_arrays(self)
 
     def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        try:
-            self.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in arrays.items()})
-        except RuntimeError as exc:  # torch's wording for missing, unexpected or misshapen weights
-            raise ValueError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None
+        load_module_arrays(self, arrays)
+
+
+def module_arrays(module: nn.Module) -> Dict[str, np.ndarray]:
+    """A module's weights as named numpy arrays on the CPU (what a ``.safetensors`` file holds)."""
+    return {name: value.detach().to("cpu").contiguous().numpy() for name, value in module.state_dict().items()}
+
+
+def load_module_arrays(module: nn.Module, arrays: Mapping[str, np.ndarray]) -> None:
+    """Load :func:`module_arrays`' output into ``module``.
+
+    Raises:
+        ValueError: for arrays that do not fit (missing, unexpected or misshapen), in torch's words.
+    """
+    try:
+        module.load_state_dict({name: torch.from_numpy(np.array(value)) for name, value in arrays.items()})
+    except RuntimeError as exc:
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else repr(exc)) from None

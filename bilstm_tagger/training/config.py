@@ -1,5 +1,6 @@
-"""Training configs: reading a ``.cfg`` file with overrides, and checking its ``[paths]``, ``[system]`` and
-``[training]`` sections (``[model]`` is checked by the registry against the architecture's signature).
+"""Training configs: reading a ``.cfg`` file with overrides, and checking its ``[paths]``, ``[system]``,
+``[training]`` and ``[lemmatizer]`` sections (``[model]`` and ``[lemmatizer.model]`` are checked by the registry
+against the architecture's signature).
 
 Each section's defaults are written once, in the dataclass below; ``configs/bilstm.cfg`` repeats them with a comment
 per setting, and a test keeps the two equal.
@@ -73,6 +74,7 @@ class TrainingSettings:
     min_freq: int = 2
     word_dropout: float = 0.25
     max_epochs: int = 40
+    epoch_words: int = 50000
     patience: int = 6
     batch_words: int = 1000
     learning_rate: float = 0.002
@@ -90,6 +92,32 @@ class TrainingSettings:
             )
 
 
+#: The lemmatizer's architecture when a config has no ``[lemmatizer.model]``.
+LEMMATIZER_ARCHITECTURE = {"@architectures": "bilstm_tagger.Lemmatizer.v1"}
+
+
+@dataclass
+class LemmatizerSettings:
+    """The ``[lemmatizer]`` section: how the lemmatizer is trained (when ``lemma`` is among the targets and the
+    training file has lemmas); ``model`` is its ``[lemmatizer.model]`` block. Each field is documented in
+    ``configs/bilstm.cfg``."""
+
+    model: Dict[str, Any] = dataclasses.field(default_factory=lambda: dict(LEMMATIZER_ARCHITECTURE))
+    max_epochs: int = 40
+    patience: int = 5
+    epoch_forms: int = 20000
+    batch_forms: int = 100
+    learning_rate: float = 0.002
+    lr_decay: float = 0.5
+    grad_clip: float = 5.0
+    max_minutes: float = 6.0
+
+    def __post_init__(self) -> None:
+        self.model = dict(self.model)
+        if "@architectures" not in self.model:
+            raise ConfigError("[lemmatizer.model] must name an @architectures (bilstm_tagger.Lemmatizer.v1)")
+
+
 @dataclass
 class Settings:
     """A training config's checked sections (``model`` stays the config's own, for the registry)."""
@@ -98,12 +126,16 @@ class Settings:
     system: SystemSettings
     training: TrainingSettings
     model: Dict[str, Any]
+    lemmatizer: LemmatizerSettings
 
     @classmethod
     def from_config(cls, config: Config) -> "Settings":
-        unknown = sorted(set(config) - {"paths", "system", "model", "training"})
+        unknown = sorted(set(config) - {"paths", "system", "model", "training", "lemmatizer"})
         if unknown:
-            raise ConfigError(f"unknown config section(s) {', '.join(unknown)}: use [paths], [system], [model], [training]")
+            raise ConfigError(
+                f"unknown config section(s) {', '.join(unknown)}: use [paths], [system], [model], [training], "
+                "[lemmatizer]"
+            )
         if "model" not in config:
             raise ConfigError("the config has no [model] section naming an @architectures")
         return cls(
@@ -111,6 +143,7 @@ class Settings:
             system=_read_section(SystemSettings, "system", config.get("system", {})),
             training=_read_section(TrainingSettings, "training", config.get("training", {})),
             model=dict(config["model"]),
+            lemmatizer=_read_section(LemmatizerSettings, "lemmatizer", config.get("lemmatizer", {})),
         )
 
 

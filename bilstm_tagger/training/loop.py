@@ -5,6 +5,9 @@ turns its flags into config overrides. Families are trained according to the mod
 (:mod:`~bilstm_tagger.models.base`): by counting (``fit``) or by gradient (``loss``), told apart in one place,
 :func:`train`.
 
+A model that lemmatizes (``lemma`` among the targets, and lemmas in the training file) first trains its lemmatizer
+(:mod:`~bilstm_tagger.training.lemmatizer`), which then goes into every directory written.
+
 After each epoch the output directory is replaced as a whole (:func:`~bilstm_tagger.files.write_directory`) by
 one holding the best model on dev so far (mean of the per-target dev accuracies), ``train_log.jsonl`` (one line per
 epoch) and a checkpoint of the last finished epoch (:mod:`~bilstm_tagger.training.checkpoint`); a finished run
@@ -18,7 +21,9 @@ the same weights bit for bit.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -41,11 +46,15 @@ from ..inference.tagger import Tagger
 from ..models.base import CountingTagger, TaggerModel, build_model
 from ..models.batching import length_batches, make_batch
 from ..models.neural import NeuralTagger
-from ..serialization import META_FILE, PARTS, TrainedModel, model_files
+from ..serialization import (
+    LEMMATIZER_FILE, META_FILE, TrainedLemmatizer, TrainedModel, model_files, read_lemmatizer, read_meta,
+)
 from ..targets import TARGETS
 from ..vocab import Vocabularies
 from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restore, run_fingerprint
 from .config import Settings, TrainingSettings
+from .lemmatizer import train_lemmatizer
+from .steps import gradient_step
 
 LOG_FILE = "train_log.jsonl"
 
@@ -138,8 +147,27 @@ def train(
     resume = _resume_point(output_dir, fingerprint, overwrite)
     training = settings.training
     vocabs = Vocabularies.build(train_sentences, targets=training.targets, min_freq=training.min_freq)
+    wants_lemmas = "lemma" in training.targets and any(w.lemma is not None for s in train_sentences for w in s.words)
+    if wants_lemmas and "upos" not in vocabs.targets:
+        raise ConfigError(
+            f"[training] targets: lemmas are predicted from the word's UPOS, so \"lemma\" needs an annotated "
+            f"\"upos\" too (got {list(training.targets)})"
+        )
     if not vocabs.targets:
         raise ConfigError(f"{train_file}: none of the targets {list(training.targets)} is annotated")
+    lemmatizer, lemmatizer_meta = None, {}
+    if wants_lemmas:
+        if resume is not None and (output_dir / LEMMATIZER_FILE).is_file():  # trained before the interruption
+            lemmatizer = read_lemmatizer(output_dir, config)
+            lemmatizer_meta = read_meta(output_dir).get("lemmatizer", {})
+        else:
+            with _deterministic(settings.system.deterministic):
+                lemmatizer, lemmatizer_meta = train_lemmatizer(
+                    train=train_sentences, dev=dev_sentences, settings=settings.lemmatizer, device=torch_device,
+                    seed=run_seed, progress=progress,
+                )
+        # the model directory names the lemmatizer's architecture and settings, defaults included
+        config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
 
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
@@ -154,9 +182,10 @@ def train(
         output_dir=output_dir,
         dev=dev_sentences,
         device=torch_device,
-        meta={**files_meta, "seed": run_seed},
+        meta={**files_meta, "seed": run_seed, **({"lemmatizer": lemmatizer_meta} if lemmatizer else {})},
         fingerprint=fingerprint,
         progress=progress,
+        lemmatizer=lemmatizer,
     )
     # the one place where the two ways of learning part (see the model contract)
     if isinstance(model, CountingTagger):  # one pass over the data is the whole training
@@ -168,16 +197,23 @@ def train(
         words = sum(len(s) for s in train_sentences)
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
-        # with several threads some CPU kernels sum in an order that changes from run to run; torch's
-        # deterministic algorithms fix it (3-7% slower on EWT, bench/RESULTS.md), for this run only
-        before = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(before or settings.system.deterministic)
-        try:
+        with _deterministic(settings.system.deterministic):
             _train_network(model, run, train_sentences, training, rng, resume)
-        finally:
-            torch.use_deterministic_algorithms(before)
     run.save()  # the finished directory: the best model and the log, no checkpoint
     return run.result()
+
+
+@contextlib.contextmanager
+def _deterministic(wanted: bool):
+    """Torch's deterministic algorithms on while training, when ``wanted``: with several threads some CPU kernels
+    sum in an order that changes from run to run, and these fix it (3-7% slower on EWT, bench/RESULTS.md). The
+    process's own setting is restored afterwards."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(before or wanted)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 class _Run:
@@ -194,9 +230,11 @@ class _Run:
         meta: dict,
         fingerprint: str,
         progress: bool,
+        lemmatizer: Optional[TrainedLemmatizer] = None,
     ) -> None:
         self.config, self.vocabs, self.output_dir, self.dev = config, vocabs, output_dir, dev
         self.device, self.meta, self.fingerprint, self.progress = device, meta, fingerprint, progress
+        self.lemmatizer = lemmatizer
         self.start = time.perf_counter()
         self.best_score, self.best_epoch, self.best_dev = -math.inf, 0, {}
         self.best_files: Dict[str, bytes] = {}  # the best model's directory files, rewritten with each epoch's
@@ -214,7 +252,8 @@ class _Run:
         self.start = time.perf_counter() - state.elapsed
         self.best_score, self.best_epoch, self.best_dev = state.best_score, state.best_epoch, state.best_dev
         self.epochs = state.epoch
-        self.best_files = {name: (self.output_dir / name).read_bytes() for name in (*PARTS, META_FILE)}
+        parts = read_meta(self.output_dir)["parts"]
+        self.best_files = {name: (self.output_dir / name).read_bytes() for name in (*parts, META_FILE)}
         self.log = (self.output_dir / LOG_FILE).read_text(encoding="utf-8").splitlines(keepends=True)
 
     def end_epoch(
@@ -223,7 +262,7 @@ class _Run:
     ) -> bool:
         """Score ``model`` on dev, keep its files if it is the best so far, log the epoch; returns whether it
         improved. Nothing is written until :meth:`save`."""
-        trained = TrainedModel(config=self.config, vocabs=self.vocabs, model=model)
+        trained = TrainedModel(config=self.config, vocabs=self.vocabs, model=model, lemmatizer=self.lemmatizer)
         tagger = Tagger(trained, InferenceOptions(device=str(self.device)))
         dev = _dev_scores(tagger, self.dev)
         current = _selection_score(self.vocabs, dev)
@@ -234,12 +273,13 @@ class _Run:
             self.best_score, self.best_epoch, self.best_dev = current, epoch, dev
             self.best_files = model_files(
                 config=self.config, vocabs=self.vocabs, model=model,
-                meta={**self.meta, "best_epoch": epoch, "best_dev": dev},
+                meta={**self.meta, "best_epoch": epoch, "best_dev": dev}, lemmatizer=self.lemmatizer,
             )
         record = {
             "epoch": epoch,
             "loss": None if loss is None else round(loss, 6),
             "dev": dev,
+            "words": words,
             "train_words_per_second": round(words / max(seconds, 1e-9), 1),
             "seconds": round(self.elapsed, 2),
             "lr": lr,
@@ -303,31 +343,32 @@ def _train_network(
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
     if bad_epochs >= settings.patience or time.perf_counter() > deadline:
         return  # stopped after its last checkpoint was written, before the directory was finished
+    # an epoch is whole passes over the data, at least epoch_words words: a small treebank gets as many optimizer
+    # steps between two dev checks (and so before patience or max_epochs ends the run) as a large one
+    passes = max(1, math.ceil(settings.epoch_words / max(n_train_words, 1)))
     for epoch in range(first_epoch, settings.max_epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
         bar = tqdm(
-            total=n_train_words, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False, dynamic_ncols=True
+            total=passes * n_train_words, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False,
+            dynamic_ncols=True,
         )
         timed_out = False
-        for indices in length_batches(lengths, batch_words=settings.batch_words, rng=rng):
+        batches = [b for _ in range(passes) for b in length_batches(lengths, batch_words=settings.batch_words, rng=rng)]
+        for indices in batches:
             chosen = [train_sentences[i] for i in indices]
             batch = make_batch(
                 [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=rng
             ).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss = model.loss(batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimizer.step()
+            loss = gradient_step(model, optimizer, batch, grad_clip=settings.grad_clip)
             step += 1
             if averaged is not model:
                 # warm-up (as in TensorFlow's ExponentialMovingAverage) so early averages are not stuck at init
                 decay = min(settings.ema_decay, (1.0 + step) / (10.0 + step))
                 with torch.no_grad():
                     torch._foreach_lerp_(averaged_params, trained_params, 1.0 - decay)
-            total_loss += float(loss.detach()) * batch.n_words
+            total_loss += float(loss) * batch.n_words
             seen_words += batch.n_words
             bar.update(batch.n_words)
             bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", **run.last_dev, refresh=False)

@@ -1,0 +1,75 @@
+"""Lemmatizing tagged words: the training dictionary first, the character-level lemmatizer for the rest, each
+(form, UPOS) computed once.
+
+A (form, UPOS) pair seen in training gets the lemma it had there most often (:class:`~bilstm_tagger.vocab.
+LemmaVocabularies`' dictionary): on EWT test that answers most words, and more accurately than any model could
+(irregular forms, lemmas that depend on the treebank's conventions). The other pairs are decoded by
+:class:`~bilstm_tagger.models.lemmatizer.CharLemmatizer` in batches of similar length, and kept in a cache, so a
+corpus's frequent unseen words (names, numbers, new terms) are decoded once. On a CPU the model decodes with its
+LSTM and linear layers quantized to int8 (:func:`~bilstm_tagger.inference.runtime.quantized`): on EWT dev, with
+predicted UPOS, 96.95% lemmas against 96.96% in float32, in 0.39 s instead of 0.89.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from ..models.batching import length_batches
+from ..models.lemmatizer import make_lemma_batch
+from .runtime import quantized
+from ..serialization import TrainedLemmatizer
+from ..vocab import PAD_ID, UNK_ID
+
+#: Padded characters per decoding batch (the beam multiplies it by beam_size). Batches group forms of similar length:
+#: one 473-character token (a URL in EWT test) in a batch of 256 short words made it run 187 decoder steps for all
+#: of them, 5.3 s of the 6.3 s that EWT test's 2,037 unseen pairs took.
+DECODE_CHARS = 4096
+#: (form, UPOS) pairs kept before the cache starts again from empty.
+CACHE_CAPACITY = 200_000
+
+
+class Lemmatization:
+    """Lemmas for (form, UPOS) pairs with one trained lemmatizer.
+
+    Args:
+        lemmatizer: the trained lemmatizer (its model is moved to ``device`` and put in eval mode; it keeps its
+            float32 weights, and a CPU decodes with an int8 copy).
+        device: where the model runs.
+        beam_size: hypotheses kept while decoding (None: the model's own).
+    """
+
+    def __init__(self, lemmatizer: TrainedLemmatizer, device: torch.device, *, beam_size: Optional[int] = None) -> None:
+        self.vocabs = lemmatizer.vocabs
+        model = lemmatizer.model.to(device).eval()
+        self.model = quantized(model) if device.type == "cpu" else model
+        self.device = device
+        self.beam_size = beam_size
+        self.cache: Dict[Tuple[str, Optional[str]], str] = {}
+
+    def lemmatize(self, forms: Sequence[str], upos: Sequence[Optional[str]]) -> List[str]:
+        """One lemma per word, given its form and (predicted or gold) UPOS."""
+        dictionary, cache = self.vocabs.dictionary, self.cache
+        keys = list(zip(forms, upos))
+        missing = [key for key in dict.fromkeys(keys) if key not in dictionary and key not in cache]
+        if missing:
+            if len(cache) + len(missing) > CACHE_CAPACITY:
+                cache.clear()
+            cache.update(zip(missing, self._decode(missing)))
+        return [dictionary.get(key) or cache[key] for key in keys]
+
+    def _decode(self, keys: List[Tuple[str, Optional[str]]]) -> List[str]:
+        """Decode (form, UPOS) pairs with the model, forms of similar length together (results do not depend on
+        batching)."""
+        lemmas: List[str] = [""] * len(keys)
+        tokens = self.vocabs.chars.tokens
+        with torch.inference_mode():
+            for chosen in length_batches([max(len(form), 1) for form, _ in keys], batch_words=DECODE_CHARS):
+                forms = [keys[i][0] for i in chosen]
+                batch = make_lemma_batch(forms, [keys[i][1] for i in chosen], self.vocabs).to(self.device)
+                for i, form, ids in zip(chosen, forms, self.model.predict(batch, beam_size=self.beam_size)):
+                    # a character the model cannot spell (unseen in training) or an empty lemma: the form itself,
+                    # the most frequent lemma of an unseen word
+                    lemmas[i] = form if not ids or UNK_ID in ids or PAD_ID in ids else "".join(tokens[c] for c in ids)
+        return lemmas

@@ -1,0 +1,261 @@
+"""The character-level lemmatizer: the seq2seq design put to the job it is best known for (Stanza's lemmatizer).
+
+A BiLSTM encodes the form's characters, each concatenated with an embedding of the word's UPOS; an LSTM decoder,
+started from the encoder's final states, writes the lemma character by character, attending over the encoder states
+at every step (Luong et al. 2015, "general" scores) and reading the UPOS embedding again with every input character.
+Decoding is beam search (``beam_size`` hypotheses; 1 = greedy) that keeps the greedy result as a candidate, so a
+wider beam never scores lower under the model.
+
+The model only writes lemmas; which words reach it is the inference layer's decision
+(:mod:`bilstm_tagger.inference.lemmatization`: a (form, UPOS) seen in training is answered from the training
+dictionary, and every lemma is computed once per (form, UPOS)).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..registry import registry
+from ..vocab import IGNORE_INDEX, PAD_ID, UNK_ID, LemmaVocabularies
+from .base import architecture_builder
+from .neural import load_module_arrays, module_arrays, run_packed
+
+#: A decoded lemma may be this many characters longer than its form (German "gab" -> "geben" is 2).
+EXTRA_STEPS = 10
+
+
+@dataclass
+class LemmaBatch:
+    """U words to lemmatize, at most L characters each; M lemma characters with ``<EOS>`` when training.
+
+    Attributes:
+        chars: (U, L) character ids of the forms, ``PAD_ID`` padded.
+        lengths: (U,) characters per form (at least 1).
+        upos: (U,) UPOS ids (``n_upos`` for a UPOS the lemmatizer never saw).
+        targets: (U, M) lemma character ids followed by ``<EOS>``, ``IGNORE_INDEX`` padded; None at inference.
+    """
+
+    chars: torch.Tensor
+    lengths: torch.Tensor
+    upos: torch.Tensor
+    targets: Optional[torch.Tensor] = None
+
+    def to(self, device: torch.device) -> "LemmaBatch":
+        return LemmaBatch(
+            chars=self.chars.to(device),
+            lengths=self.lengths,  # pack_padded_sequence wants lengths on the CPU
+            upos=self.upos.to(device),
+            targets=None if self.targets is None else self.targets.to(device),
+        )
+
+
+def make_lemma_batch(
+    forms: Sequence[str],
+    upos: Sequence[Optional[str]],
+    vocabs: LemmaVocabularies,
+    lemmas: Optional[Sequence[str]] = None,
+) -> LemmaBatch:
+    """Tensorise words (form and UPOS), with their gold lemmas for training."""
+    index = vocabs.chars.index
+    lengths = [max(len(form), 1) for form in forms]
+    chars = torch.full((len(forms), max(lengths, default=1)), PAD_ID, dtype=torch.long)
+    for row, form in enumerate(forms):
+        chars[row, : lengths[row]] = torch.tensor([index.get(c, UNK_ID) for c in form] or [UNK_ID])
+    upos_index = vocabs.upos_index
+    upos_ids = torch.tensor([upos_index.get(tag, len(vocabs.upos)) for tag in upos], dtype=torch.long)
+    targets = None
+    if lemmas is not None:
+        eos = len(vocabs.chars)
+        width = max(len(lemma) for lemma in lemmas) + 1
+        targets = torch.full((len(forms), width), IGNORE_INDEX, dtype=torch.long)
+        for row, lemma in enumerate(lemmas):
+            targets[row, : len(lemma) + 1] = torch.tensor([index.get(c, UNK_ID) for c in lemma] + [eos])
+    return LemmaBatch(chars, torch.tensor(lengths, dtype=torch.long), upos_ids, targets)
+
+
+class CharLemmatizer(nn.Module):
+    """Encoder-decoder over characters, conditioned on UPOS (``bilstm_tagger.Lemmatizer.v1``; defaults:
+    ``configs/bilstm.cfg``'s ``[lemmatizer.model]``).
+
+    Args:
+        n_chars: character vocabulary size (input and output; the output adds ``<EOS>``).
+        n_upos: number of UPOS labels (one more id stands for a UPOS never seen).
+        char_dim: character embedding size.
+        upos_dim: UPOS embedding size.
+        hidden: encoder size per direction; the decoder has twice this.
+        dropout: dropout on the embeddings and on the decoder output.
+        beam_size: hypotheses kept while decoding (1 = greedy), unless a call says otherwise.
+    """
+
+    family: ClassVar[str] = "Lemmatizer"
+    data_sizes: ClassVar[Tuple[str, ...]] = ("n_chars", "n_upos")
+
+    def __init__(
+        self,
+        *,
+        n_chars: int,
+        n_upos: int,
+        char_dim: int = 64,
+        upos_dim: int = 32,
+        hidden: int = 128,
+        dropout: float = 0.2,
+        beam_size: int = 1,
+    ) -> None:
+        super().__init__()
+        self.eos = n_chars  # output id of <EOS>
+        self.bos = n_chars + 1  # only ever an input
+        self.beam_size = beam_size
+        self.char_embedding = nn.Embedding(n_chars + 2, char_dim, padding_idx=PAD_ID)
+        self.upos_embedding = nn.Embedding(n_upos + 1, upos_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.encoder = nn.LSTM(char_dim + upos_dim, hidden, batch_first=True, bidirectional=True)
+        self.decoder = nn.LSTM(char_dim + upos_dim, 2 * hidden, batch_first=True)
+        self.attention_score = nn.Linear(2 * hidden, 2 * hidden, bias=False)
+        self.attention_combine = nn.Linear(4 * hidden, 2 * hidden)
+        self.output = nn.Linear(2 * hidden, n_chars + 1)
+
+    @classmethod
+    def from_vocabs(cls, vocabs: LemmaVocabularies, **hyperparameters) -> "CharLemmatizer":
+        """A new, untrained lemmatizer for these vocabularies."""
+        return cls(n_chars=len(vocabs.chars), n_upos=len(vocabs.upos), **hyperparameters)
+
+    # -- the pieces -------------------------------------------------------------------------------------------------
+
+    def _with_upos(self, chars: torch.Tensor, upos: torch.Tensor) -> torch.Tensor:
+        """(N, S) char ids and (N,) UPOS ids -> (N, S, char_dim + upos_dim) inputs."""
+        embedded = self.dropout(self.char_embedding(chars))
+        tag = self.dropout(self.upos_embedding(upos))[:, None, :].expand(-1, chars.shape[1], -1)
+        return torch.cat([embedded, tag], dim=-1)
+
+    def encode(self, batch: LemmaBatch):
+        """Encoder states (U, L, 2H), their mask (U, L), and the decoder's initial (h, c), each (1, U, 2H)."""
+        states, (h, c) = run_packed(self.encoder, self._with_upos(batch.chars, batch.upos), batch.lengths)
+        mask = torch.arange(states.shape[1], device=states.device)[None, :] < batch.lengths.to(states.device)[:, None]
+        initial = (torch.cat([h[0], h[1]], dim=-1)[None], torch.cat([c[0], c[1]], dim=-1)[None])
+        return states, mask, initial
+
+    def attend(self, out: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Attentional outputs (N, S, 2H) for decoder outputs (N, S, 2H) over memory (N, L, 2H), mask (N, L)."""
+        scores = torch.einsum("nsh,nlh->nsl", self.attention_score(out), memory)
+        weights = scores.masked_fill(~mask[:, None, :], float("-inf")).softmax(-1)
+        context = torch.einsum("nsl,nlh->nsh", weights, memory)
+        return torch.tanh(self.attention_combine(torch.cat([context, out], dim=-1)))
+
+    # -- training -------------------------------------------------------------------------------------------------
+
+    def forward(self, batch: LemmaBatch) -> torch.Tensor:
+        """Teacher-forced logits (U, M, n_chars + 1): step t is fed the gold character t - 1 (``<BOS>`` first)."""
+        memory, mask, initial = self.encode(batch)
+        gold = batch.targets
+        fed = torch.where(gold >= 0, gold, torch.full_like(gold, PAD_ID))[:, :-1]
+        previous = torch.cat([torch.full_like(gold[:, :1], self.bos), fed], dim=1)  # (U, M)
+        outputs, _ = self.decoder(self._with_upos(previous, batch.upos), initial)
+        return self.output(self.dropout(self.attend(outputs, memory, mask)))
+
+    def loss(self, batch: LemmaBatch) -> torch.Tensor:
+        """Mean cross-entropy per lemma character (``<EOS>`` included)."""
+        logits = self(batch)
+        return F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE_INDEX)
+
+    # -- decoding -------------------------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def predict(self, batch: LemmaBatch, *, beam_size: Optional[int] = None) -> List[List[int]]:
+        """The best lemma of each word, as character ids without ``<EOS>``."""
+        self.eval()
+        sequences, _ = self.decode(batch, beam_size=beam_size)
+        return sequences
+
+    def decode(self, batch: LemmaBatch, *, beam_size: Optional[int] = None) -> Tuple[List[List[int]], torch.Tensor]:
+        """Beam search, never worse than greedy under the model: character ids per word and log-probabilities (U,)."""
+        beam_size = self.beam_size if beam_size is None else beam_size
+        encoded = self.encode(batch)
+        sequences, scores = self.beam_search(batch, encoded, beam_size)
+        if beam_size > 1:
+            greedy, greedy_scores = self.beam_search(batch, encoded, 1)
+            better = (greedy_scores > scores).tolist()
+            sequences = [g if b else s for s, g, b in zip(sequences, greedy, better)]
+            scores = torch.where(greedy_scores > scores, greedy_scores, scores)
+        return sequences, scores
+
+    def beam_search(self, batch: LemmaBatch, encoded, beam_size: int) -> Tuple[List[List[int]], torch.Tensor]:
+        """Decode every word at once, ``beam_size`` (K) hypotheses each.
+
+        A hypothesis that has emitted ``<EOS>`` stays in the beam and can only be extended by ``<EOS>`` at no
+        cost, so finished and live ones compete for the same K places; a word is done when its best hypothesis is.
+        A word's lemma is cut at ``EXTRA_STEPS`` characters more than its form (its own cap, so that batching does
+        not change results).
+
+        Returns:
+            Character ids per word (without ``<EOS>``), and each lemma's log-probability with ``<EOS>`` (U,).
+        """
+        memory, mask, (h, c) = encoded
+        n, k = memory.shape[0], beam_size
+        device = memory.device
+        vocab = self.eos + 1
+        limits = batch.lengths.to(device) + EXTRA_STEPS  # (U,)
+        expand = functools.partial(torch.repeat_interleave, repeats=k, dim=0)
+        memory, mask, upos = expand(memory), expand(mask), expand(batch.upos.to(device))
+        state = (h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1))
+        scores = torch.full((n, k), float("-inf"), device=device)
+        scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
+        finished = torch.zeros(n, k, dtype=torch.bool, device=device)
+        previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
+        is_eos = torch.arange(vocab, device=device) == self.eos
+        only_eos = torch.full((vocab,), float("-inf"), device=device).masked_fill(is_eos, 0.0)
+        offsets = (torch.arange(n, device=device) * k)[:, None]
+        history: List[Tuple[torch.Tensor, torch.Tensor]] = []
+        for t in range(int(limits.max()) + 1):
+            out, state = self.decoder(self._with_upos(previous[:, None], upos), state)
+            log_probs = self.output(self.attend(out, memory, mask)).squeeze(1).log_softmax(-1).view(n, k, vocab)
+            at_limit = (t >= limits)[:, None, None]  # past a word's cap only <EOS> is left
+            log_probs = log_probs.masked_fill(at_limit & ~is_eos, float("-inf"))
+            log_probs = torch.where(finished[..., None], only_eos, log_probs)
+            top_scores, top_index = (scores[..., None] + log_probs).view(n, k * vocab).topk(k, dim=-1)
+            rows, chars = top_index // vocab, top_index % vocab
+            history.append((rows, chars))
+            scores = top_scores
+            finished = finished.gather(1, rows) | (chars == self.eos)
+            flat = (rows + offsets).flatten()
+            state = (state[0][:, flat], state[1][:, flat])
+            previous = chars.flatten()
+            if bool(finished[:, 0].all()):
+                break
+        best = torch.where(finished, scores, float("-inf")).argmax(-1)
+        best_scores = scores.gather(1, best[:, None]).squeeze(1)
+        steps = np.zeros((n, len(history)), dtype=np.int64)
+        slot = best
+        for t in range(len(history) - 1, -1, -1):  # follow the back-pointers
+            rows, chars = history[t]
+            steps[:, t] = chars.gather(1, slot[:, None]).squeeze(1).cpu().numpy()
+            slot = rows.gather(1, slot[:, None]).squeeze(1)
+        sequences = []
+        for row in steps.tolist():
+            end = row.index(self.eos) if self.eos in row else len(row)
+            sequences.append(row[:end])
+        return sequences, best_scores.cpu()
+
+    @torch.inference_mode()
+    def sequence_log_prob(self, batch: LemmaBatch) -> torch.Tensor:
+        """log P(lemma + ``<EOS>`` | form, UPOS) of each word's gold lemma in ``batch.targets``, (U,)."""
+        self.eval()
+        log_probs = self(batch).log_softmax(-1)
+        gold = batch.targets
+        picked = log_probs.gather(-1, gold.clamp(min=0)[..., None]).squeeze(-1)
+        return picked.masked_fill(gold == IGNORE_INDEX, 0.0).sum(-1).cpu()
+
+    def to_arrays(self) -> Dict[str, np.ndarray]:
+        return module_arrays(self)
+
+    def load_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        load_module_arrays(self, arrays)
+
+
+build_char_lemmatizer = registry.architectures("bilstm_tagger.Lemmatizer.v1")(architecture_builder(CharLemmatizer))

@@ -1,0 +1,156 @@
+"""The lemmatizer and the factored FEATS head: overfitting, beam search against greedy, unseen bundles, lemmas
+through training, the model directory, spaCy and the official evaluator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bilstm_tagger import ModelDirError, load_model, read_conllu
+from bilstm_tagger.corpus import Sentence, Word
+from bilstm_tagger.errors import ConfigError
+from bilstm_tagger.evaluation.scoring import score
+from bilstm_tagger.inference.lemmatization import Lemmatization
+from bilstm_tagger.models.factored_feats import FactoredFeatsHead, feature_inventory
+from bilstm_tagger.models.lemmatizer import CharLemmatizer, make_lemma_batch
+from bilstm_tagger.serialization import LEMMATIZER_FILE, TrainedLemmatizer
+from bilstm_tagger.vocab import IGNORE_INDEX, LemmaVocabularies
+
+from .conftest import train_tiny
+
+PAIRS = [
+    ("walked", "VERB", "walk"), ("talked", "VERB", "talk"), ("cats", "NOUN", "cat"), ("dogs", "NOUN", "dog"),
+    ("Went", "VERB", "go"), ("better", "ADJ", "good"), ("houses", "NOUN", "house"), ("The", "DET", "the"),
+]
+
+
+def _sentences(pairs):
+    words = [Word(id=i + 1, form=f, upos=u, xpos=None, feats="_", lemma=l) for i, (f, u, l) in enumerate(pairs)]
+    return [Sentence(words=words)]
+
+
+def _overfit(pairs, steps=300):
+    torch.manual_seed(0)
+    vocabs = LemmaVocabularies.build(_sentences(pairs))
+    model = CharLemmatizer.from_vocabs(vocabs, char_dim=16, upos_dim=4, hidden=32, dropout=0.0, beam_size=3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    batch = make_lemma_batch([f for f, _, _ in pairs], [u for _, u, _ in pairs], vocabs, lemmas=[l for _, _, l in pairs])
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model.train()
+        model.loss(batch).backward()
+        optimizer.step()
+    return vocabs, model
+
+
+def test_lemma_vocabularies_dictionary_takes_the_most_frequent_lemma():
+    vocabs = LemmaVocabularies.build(_sentences([("saw", "VERB", "see"), ("saw", "VERB", "see"), ("saw", "VERB", "saw"),
+                                                 ("saw", "NOUN", "saw"), ("x", None, "x")]))
+    assert vocabs.dictionary == {("saw", "VERB"): "see", ("saw", "NOUN"): "saw"}
+    assert vocabs.upos == ["NOUN", "VERB"]
+    assert LemmaVocabularies.from_dict(json.loads(json.dumps(vocabs.to_dict()))).dictionary == vocabs.dictionary
+
+
+def test_lemmatizer_overfits_pairs_the_dictionary_does_not_answer():
+    vocabs, model = _overfit(PAIRS)
+    # the model alone (an empty dictionary), so every pair is decoded, irregular ones included
+    bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"))
+    assert lemmatization.lemmatize([f for f, _, _ in PAIRS], [u for _, u, _ in PAIRS]) == [l for _, _, l in PAIRS]
+    # batching does not change results
+    assert [lemmatization._decode([(f, u)])[0] for f, u, _ in PAIRS] == [l for _, _, l in PAIRS]
+
+
+def test_lemmatization_uses_the_dictionary_first_and_caches_decoded_pairs():
+    vocabs, model = _overfit(PAIRS[:4], steps=5)  # barely trained: the model's own guesses are not the lemmas
+    vocabs.dictionary[("walked", "VERB")] = "WALK"  # only the dictionary can give this
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=vocabs, model=model), torch.device("cpu"))
+    lemmas = lemmatization.lemmatize(["walked", "unseen", "unseen"], ["VERB", "NOUN", "NOUN"])
+    assert lemmas[0] == "WALK" and lemmas[1] == lemmas[2]
+    assert set(lemmatization.cache) == {("unseen", "NOUN")}
+
+
+def test_beam_search_never_scores_below_greedy():
+    vocabs, model = _overfit(PAIRS, steps=20)  # half-trained, so the search has choices to make
+    forms = ["walking", "catz", "Houses", "gone", "bettter", "xyz"]
+    batch = make_lemma_batch(forms, ["VERB", "NOUN", "NOUN", "VERB", "ADJ", "X"], vocabs)
+    model.eval()
+    with torch.inference_mode():
+        encoded = model.encode(batch)
+        greedy, greedy_scores = model.beam_search(batch, encoded, 1)
+        for k in (2, 4, 8):
+            found, scores = model.decode(batch, beam_size=k)
+            assert bool((scores >= greedy_scores - 1e-5).all())
+    # the scores are the model's log-probabilities of what was found
+    lemmas = ["".join(vocabs.chars.tokens[c] for c in ids) for ids in found]
+    check = make_lemma_batch(forms, ["VERB", "NOUN", "NOUN", "VERB", "ADJ", "X"], vocabs, lemmas=lemmas)
+    assert torch.allclose(model.sequence_log_prob(check), scores, atol=1e-4)
+
+
+def test_factored_head_outputs_a_bundle_never_seen_in_training():
+    bundles = ["Case=Dat|Number=Sing", "Case=Nom|Number=Plur", "_"]
+    head = FactoredFeatsHead(input_dim=2, bundles=bundles)
+    assert feature_inventory(bundles) == {"Case": ["Dat", "Nom"], "Number": ["Plur", "Sing"]}
+    # value columns: Case (absent, Dat, Nom), Number (absent, Plur, Sing); input 0 favours Dat and Plur
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        head.linear.bias.zero_()
+        head.linear.weight[1, 0] = head.linear.weight[4, 0] = 5.0
+        head.linear.weight[2, 1] = head.linear.weight[5, 1] = 5.0
+    ids = head.predict(head(torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]])))
+    labels = head.labels()
+    assert [labels[i] for i in ids[0].tolist()] == ["Case=Dat|Number=Plur", "Case=Nom|Number=Sing", "_"]
+    assert labels[:3] == bundles  # training bundles keep their ids; new ones come after
+
+
+def test_factored_head_loss_is_the_sum_of_per_feature_losses():
+    head = FactoredFeatsHead(input_dim=3, bundles=["Case=Dat|Number=Sing", "Number=Plur"])
+    scores = head(torch.randn(1, 3, 3))
+    gold = torch.tensor([[0, 1, IGNORE_INDEX]])
+    case, number = scores[0, :2].split(head.sizes, dim=-1)
+    expected = torch.nn.functional.cross_entropy(case, torch.tensor([1, 0])) + torch.nn.functional.cross_entropy(
+        number, torch.tensor([2, 1]))
+    assert torch.allclose(head.loss(scores, gold), expected)
+
+
+def test_factored_model_trains_saves_and_tags_identically(tiny_path, tmp_path):
+    out = train_tiny(tmp_path / "m", tiny_path, **{"model.feats_head": "factored", "training.targets": ["upos", "feats"]})
+    first, second = load_model(out), load_model(out)
+    sentences = [s.forms for s in read_conllu(tiny_path)]
+    assert first.tag(sentences) == second.tag(sentences)
+    assert [t["feats"] for t in first.tag(sentences)] == [[w.feats for w in s.words] for s in read_conllu(tiny_path)]
+
+
+def test_training_with_lemmas_writes_and_reads_the_lemmatizer(tiny_model, tiny_data):
+    tagger = load_model(tiny_model)
+    assert tagger.targets == ["upos", "xpos", "feats", "lemma"]
+    assert tagger.meta["parts"].keys() >= {"lemmatizer.json", "lemmatizer.safetensors"}
+    assert tagger.meta["lemmatizer"]["best_epoch"] >= 1
+    gold = read_conllu(tiny_data)
+    predicted = tagger.tag([s.forms for s in gold])
+    # every training (form, UPOS) is in the dictionary, and the tiny model memorises UPOS: all lemmas right
+    assert [t["lemma"] for t in predicted] == [[w.lemma for w in s.words] for s in gold]
+    assert score(gold, predicted)["metrics"]["lemma"]["accuracy"] == 100.0
+
+
+def test_model_directory_without_its_lemmatizer_is_refused(tiny_model, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model, copy)
+    (copy / LEMMATIZER_FILE).unlink()
+    with pytest.raises(ModelDirError, match="missing lemmatizer.json"):
+        load_model(copy)
+
+
+def test_lemma_without_upos_is_refused(tiny_path, tmp_path):
+    with pytest.raises(ConfigError, match='"lemma" needs an annotated "upos"'):
+        train_tiny(tmp_path / "m", tiny_path, **{"training.targets": ["xpos", "lemma"]})
+
+
+def test_model_trained_without_lemma_does_not_lemmatize(tiny_path, tmp_path):
+    tagger = load_model(train_tiny(tmp_path / "m", tiny_path, **{"training.targets": ["upos"], "training.max_epochs": 1}))
+    assert tagger.targets == ["upos"] and "lemmatizer.json" not in tagger.meta["parts"]
+    assert "lemma" not in tagger.tag([["cats"]])[0]
