@@ -138,8 +138,8 @@ def run_spacy(lang: str, files: dict, output: Path, *, train: bool) -> dict:
 
 
 def render(rows: list) -> str:
-    def fmt(value) -> str:
-        return "n/a" if value is None else f"{value:.2f}"
+    def fmt(value, digits: int = 2) -> str:
+        return "n/a" if value is None else f"{value:,.{digits}f}"
 
     lines = [
         "| treebank | system | UPOS | XPOS | UFeats | AllTags | Lemmas | training (min) | words/s with lemmas | tags only |",
@@ -149,7 +149,8 @@ def render(rows: list) -> str:
         lines.append(
             f"| {row['treebank']} | {row['system']} | "
             + " | ".join(fmt(row[name]) for name in METRICS)
-            + f" | {row['train_minutes']} | {row.get('words_per_second', 'n/a')} | {row.get('words_per_second_tags_only', 'n/a')} |"
+            + f" | {row['train_minutes']} | {fmt(row.get('words_per_second'), 0)}"
+            + f" | {fmt(row.get('words_per_second_tags_only'), 0)} |"
         )
     return "\n".join(lines)
 
