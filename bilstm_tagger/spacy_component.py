@@ -12,6 +12,9 @@ Usage::
 (whatever the model was trained to predict; the others are left alone). ``nlp.to_disk`` copies the model directory into the pipeline, so
 ``spacy.load`` needs nothing else.
 
+**Documents.** Each sentence of a Doc is tagged on its own (:mod:`~bilstm_tagger.segmentation`): the Doc's
+sentences when something set them, else a punctuation rule.
+
 **spaCy tokens and UD words.** The model tags UD *syntactic words*, and each spaCy token is passed to it as one
 word. For a Doc built from a CoNLL-U file's words (``Doc(nlp.vocab, words=sentence.forms)``) that is exact. For
 text run through spaCy's tokenizer it is as close as the tokenizer is to the treebank's word segmentation: English
@@ -57,6 +60,7 @@ from spacy.vocab import Vocab
 from .errors import ModelDirError
 from .inference.options import InferenceOptions
 from .inference.tagger import Tagger
+from .segmentation import sentence_spans, spans_from_starts
 from .serialization import LABELS_FILE, META_FILE, TrainedModel, read_labels, read_meta, read_model, save_model
 from .targets import TARGETS
 
@@ -184,16 +188,37 @@ class BiLSTMTaggerComponent(Pipe):
 
     def predict(self, docs: List[Doc]) -> List[Dict[str, list]]:
         """Label ids for the non-whitespace tokens of each Doc: target -> one id per such token (-1: untagged);
-        for a model that lemmatizes, ``lemma`` -> one lemma string per such token."""
+        for a model that lemmatizes, ``lemma`` -> one lemma string per such token.
+
+        Each sentence of a Doc is tagged on its own, as the model was trained: the Doc's sentences when something
+        set them (a parser, senter or sentencizer), else those of the punctuation rule
+        (:func:`~bilstm_tagger.segmentation.sentence_spans`).
+        """
         tagger = self._require_tagger()
-        sentences = [[t.text for t in doc if not t.is_space] for doc in docs]
-        tag_ids = tagger.tag_ids(sentences)
+        sentences: List[List[str]] = []
+        per_doc: List[int] = []
+        for doc in docs:
+            tokens = [t for t in doc if not t.is_space]
+            words = [t.text for t in tokens]
+            if doc.has_annotation("SENT_START"):
+                spans = spans_from_starts([t.is_sent_start for t in tokens])
+            else:
+                spans = sentence_spans(words)
+            sentences.extend(words[start:end] for start, end in spans)
+            per_doc.append(len(spans))
+        tagged = tagger.tag_ids(sentences)
         if tagger.lemmatization is not None:
             labels = tagger.vocabs.labels["upos"]
-            upos = [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tag_ids]
-            for ids, lemmas in zip(tag_ids, tagger.lemmatize(sentences, upos)):
+            upos = [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tagged]
+            for ids, lemmas in zip(tagged, tagger.lemmatize(sentences, upos)):
                 ids["lemma"] = lemmas
-        return tag_ids
+        keys = [*tagger.vocabs.targets, *(["lemma"] if tagger.lemmatization is not None else [])]
+        results, first = [], 0
+        for count in per_doc:
+            parts = tagged[first : first + count]
+            results.append({key: [value for part in parts for value in part[key]] for key in keys})
+            first += count
+        return results
 
     def _label_hashes(self) -> Dict[str, np.ndarray]:
         """Per target, the value a token stores for each label id (POS enum, TAG and MORPH string hashes); labels
