@@ -108,10 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     _report_args(compare)
     _device_args(compare, "cpu")
 
-    predict = commands.add_parser("predict", help="tag a CoNLL-U file")
+    predict = commands.add_parser("predict", help="tag a CoNLL-U or pre-tokenized text file")
     predict.add_argument("model", type=Path, help="model directory")
-    predict.add_argument("input", type=Path, help="CoNLL-U file to tag (its tag columns are replaced)")
+    predict.add_argument(
+        "input", type=Path,
+        help="file to tag: CoNLL-U (its tag columns are replaced) or pre-tokenized text (one sentence per line, "
+        "words separated by spaces; written out as CoNLL-U)",
+    )
     predict.add_argument("--output", "-o", type=Path, help="output file (default: standard output)")
+    predict.add_argument(
+        "--format", dest="input_format", choices=["auto", "conllu", "text"], default="auto",
+        help="input format (default auto: text for a .txt file, else CoNLL-U)",
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     _device_args(predict, "cpu")
     _precision_arg(predict)
     _decoding_args(predict)
@@ -243,7 +252,10 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference.tagger import load_model
 
     tagger = load_model(args.model, _inference_options(args))
-    words = predict_file(tagger, input_path=args.input, output_path=args.output)
+    words = predict_file(
+        tagger, input_path=args.input, output_path=args.output, input_format=args.input_format,
+        progress=not args.quiet,
+    )
     if args.output:
         print(f"tagged {words} words into {args.output}", file=sys.stderr)
     return 0

@@ -292,6 +292,36 @@ def sentences_from_forms(forms: Sequence[Sequence[str]]) -> List[Sentence]:
     return sentences
 
 
+def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
+    """Stream pre-tokenized text as untagged sentences: one sentence per line, words separated by whitespace
+    (blank lines are skipped). Each sentence gets ``# sent_id`` (its line number) and ``# text`` comments.
+
+    Raises:
+        CorpusError: for a missing or undecodable file, or one without any word.
+    """
+    path = Path(path)
+    n_sentences = 0
+    for number, line in _decoded_lines(path):
+        if number == 1 and line.startswith("\ufeff"):
+            line = line[1:]
+        words = line.split()
+        if not words:
+            continue
+        comments = [f"# sent_id = {number}\n", f"# text = {' '.join(words)}\n"]
+        lines = comments + [f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)]
+        yield Sentence(
+            words=[Word(i, form, **{t.name: t.read("_") for t in TARGETS.values()}) for i, form in enumerate(words, 1)],
+            lines=lines + ["\n"],
+            word_lines=list(range(len(comments), len(comments) + len(words))),
+            sent_id=str(number),
+            path=str(path),
+            first_line=number,
+        )
+        n_sentences += 1
+    if n_sentences == 0:
+        raise CorpusError(path, None, "no words found (the file is empty or blank)")
+
+
 def write_conllu(path: Union[str, Path], sentences: Iterable[Sentence], tags: Optional[Iterable[dict]] = None) -> None:
     """Write sentences atomically, replacing tag columns where ``tags`` gives them.
 

@@ -48,3 +48,20 @@ def test_spacy_component_tags_each_sentence_of_a_doc_on_its_own(tiny_model):
     nlp(Doc(nlp.vocab, words=first + second, sent_starts=[True] + [False] * 6))
     nlp(Doc(nlp.vocab, words=["a", ".", "B", "\n\n", "c"], sent_starts=[True, False, False, False, True]))
     assert seen == [[first, second], [first + second], [["a", ".", "B"], ["c"]]]
+
+
+def test_predict_reads_pre_tokenized_text_and_writes_conllu(tiny_model, tmp_path, capsys):
+    from bilstm_tagger import read_conllu
+    from bilstm_tagger.cli import main
+
+    text = tmp_path / "in.txt"
+    text.write_text("\ufeffI like cats .\n\n  Dogs  bark loudly \n", encoding="utf-8")
+    out = tmp_path / "out.conllu"
+    assert main(["predict", str(tiny_model), str(text), "-o", str(out)]) == 0
+    assert "tagging" not in capsys.readouterr().err  # no progress bar when stderr is not a terminal
+    sentences = read_conllu(out)
+    assert [s.forms for s in sentences] == [["I", "like", "cats", "."], ["Dogs", "bark", "loudly"]]
+    assert [s.sent_id for s in sentences] == ["1", "3"]
+    expected = load_model(tiny_model).tag([s.forms for s in sentences])
+    assert [[w.upos for w in s.words] for s in sentences] == [t["upos"] for t in expected]
+    assert [[w.lemma for w in s.words] for s in sentences] == [t["lemma"] for t in expected]

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 
-from ..corpus import Sentence, iter_conllu, read_conllu
+from tqdm.auto import tqdm
+
+from ..corpus import Sentence, iter_conllu, iter_text, read_conllu
 from ..evaluation.scoring import file_record, score
 from ..files import atomic_open
 from ..targets import LABELLED_TARGETS
@@ -27,8 +29,27 @@ def _chunks(sentences: Iterator[Sentence], size: int) -> Iterator[List[Sentence]
         yield chunk
 
 
-def tag_conllu(tagger: Tagger, input_path: Union[str, Path], handle: IO[str]) -> int:
-    """Tag ``input_path`` and write it to ``handle``; returns the number of words tagged.
+#: Input formats of :func:`tag_conllu`: how a file is read as sentences.
+INPUT_FORMATS = {"conllu": iter_conllu, "text": iter_text}
+
+
+def input_format_of(path: Union[str, Path], requested: str = "auto") -> str:
+    """The format to read ``path`` in: ``requested``, or for "auto" "text" for a ``.txt`` file, else "conllu"."""
+    if requested != "auto":
+        return requested
+    return "text" if Path(path).suffix.lower() == ".txt" else "conllu"
+
+
+def tag_conllu(
+    tagger: Tagger, input_path: Union[str, Path], handle: IO[str], *, input_format: str = "conllu",
+    progress: bool = False,
+) -> int:
+    """Tag ``input_path`` and write it to ``handle`` as CoNLL-U, a chunk of sentences at a time (memory does not grow
+    with the input); returns the number of words tagged.
+
+    ``input_format`` is "conllu" or "text" (pre-tokenized: one sentence per line, words separated by spaces, written
+    out as CoNLL-U with ``# sent_id`` and ``# text``). ``progress`` shows a bar with words and words/s on standard
+    error (only when it is a terminal).
 
     Every predicted target's column is replaced; a tag column (UPOS, XPOS, FEATS) the model does not predict is
     written as ``_`` so that no gold tag leaks into the output; LEMMA is left as it is unless the model lemmatizes.
@@ -36,7 +57,9 @@ def tag_conllu(tagger: Tagger, input_path: Union[str, Path], handle: IO[str]) ->
     """
     words = 0
     written = [*LABELLED_TARGETS, *(t for t in tagger.targets if t not in LABELLED_TARGETS)]
-    for chunk in _chunks(iter_conllu(input_path), CHUNK_SENTENCES):
+    # disable=None: tqdm turns itself off when standard error is not a terminal
+    bar = tqdm(unit="w", unit_scale=True, desc="tagging", disable=None if progress else True, file=sys.stderr)
+    for chunk in _chunks(INPUT_FORMATS[input_format](input_path), CHUNK_SENTENCES):
         predicted = tagger.tag([s.forms for s in chunk])
         for sentence, tags in zip(chunk, predicted):
             columns = {
@@ -45,19 +68,30 @@ def tag_conllu(tagger: Tagger, input_path: Union[str, Path], handle: IO[str]) ->
             }
             handle.write(sentence.to_conllu(columns))
             words += len(sentence)
+        bar.update(sum(len(sentence) for sentence in chunk))
+    bar.close()
     return words
 
 
-def predict_file(tagger: Tagger, *, input_path: Union[str, Path], output_path: Optional[Union[str, Path]] = None) -> int:
-    """Tag a CoNLL-U file into ``output_path`` (written atomically) or, without one, to standard output.
+def predict_file(
+    tagger: Tagger,
+    *,
+    input_path: Union[str, Path],
+    output_path: Optional[Union[str, Path]] = None,
+    input_format: str = "auto",
+    progress: bool = False,
+) -> int:
+    """Tag a CoNLL-U or pre-tokenized text file (see :func:`tag_conllu`; "auto": by the file's suffix) into
+    ``output_path`` (written atomically) or, without one, to standard output.
 
     Returns:
         The number of words tagged.
     """
+    options = {"input_format": input_format_of(input_path, input_format), "progress": progress}
     if output_path is None:
-        return tag_conllu(tagger, input_path, sys.stdout)
+        return tag_conllu(tagger, input_path, sys.stdout, **options)
     with atomic_open(output_path, "w") as handle:
-        return tag_conllu(tagger, input_path, handle)
+        return tag_conllu(tagger, input_path, handle, **options)
 
 
 def evaluate_model(tagger: Tagger, test_path: Union[str, Path], *, tag_tables=("upos",)) -> dict:
