@@ -34,6 +34,17 @@ def _device_args(parser: argparse.ArgumentParser, default: Optional[str]) -> Non
     group.add_argument("--cuda", dest="device", action="store_const", const="cuda", help="same as --device cuda")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _precision_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision", choices=list(PRECISIONS), default="fp32",
@@ -121,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="input format (default auto: text for a .txt file, else CoNLL-U)",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
+    predict.add_argument(
+        "--processes", type=_positive_int, default=1,
+        help="tag with this many worker processes, one torch thread each (default 1: one process, torch's threads)",
+    )
     _device_args(predict, "cpu")
     _precision_arg(predict)
     _decoding_args(predict)
@@ -254,7 +269,7 @@ def run_predict(args: argparse.Namespace) -> int:
     tagger = load_model(args.model, _inference_options(args))
     words = predict_file(
         tagger, input_path=args.input, output_path=args.output, input_format=args.input_format,
-        progress=not args.quiet,
+        progress=not args.quiet, processes=args.processes,
     )
     if args.output:
         print(f"tagged {words} words into {args.output}", file=sys.stderr)

@@ -65,3 +65,16 @@ def test_predict_reads_pre_tokenized_text_and_writes_conllu(tiny_model, tmp_path
     expected = load_model(tiny_model).tag([s.forms for s in sentences])
     assert [[w.upos for w in s.words] for s in sentences] == [t["upos"] for t in expected]
     assert [[w.lemma for w in s.words] for s in sentences] == [t["lemma"] for t in expected]
+
+
+def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data, tmp_path):
+    from bilstm_tagger.cli import main
+
+    big = tmp_path / "big.conllu"
+    big.write_text(tiny_data.read_text(encoding="utf-8") * 700, encoding="utf-8")  # 2,800 sentences: two chunks
+    outputs = []
+    for processes in ("1", "2"):
+        out = tmp_path / f"out{processes}.conllu"
+        assert main(["predict", str(tiny_model), str(big), "-o", str(out), "--processes", processes]) == 0
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0].count(b"\n\n") == 2800
