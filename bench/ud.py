@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -87,8 +88,9 @@ def tagging_speed(model_dir: Path, files: dict, *, lemmatize: bool) -> float:
 
 
 def run_ours(config: Path, files: dict, model_dir: Path, *, train: bool, extra: list) -> dict:
-    command = ["bilstm-tagger", "train", str(config), "--train", str(files["train"]), "--dev", str(files["dev"]),
-               "--output", str(model_dir), "--quiet", "--overwrite", *extra]
+    shown = [os.path.relpath(path, ROOT) for path in (files["train"], files["dev"], model_dir)]
+    command = ["bilstm-tagger", "train", str(config), "--train", shown[0], "--dev", shown[1],
+               "--output", shown[2], "--quiet", "--overwrite", *extra]
     if train:
         print("$", shlex.join(command), flush=True)
         subprocess.run([str(Path(sys.executable).parent / "bilstm-tagger"), *command[1:]], check=True, cwd=ROOT)

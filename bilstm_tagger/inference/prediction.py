@@ -1,5 +1,6 @@
-"""Tagging whole CoNLL-U files with a :class:`~bilstm_tagger.inference.tagger.Tagger`: write them back with only the
-tag columns changed, or score the tags against the file's own (``evaluate MODEL TEST``)."""
+"""Tagging whole files with a :class:`~bilstm_tagger.inference.tagger.Tagger`: CoNLL-U written back with only the
+predicted columns changed, or pre-tokenized text written as CoNLL-U, streamed a chunk at a time, in one process or
+several; or a gold file's tags scored against its own (``evaluate MODEL TEST``)."""
 
 from __future__ import annotations
 
@@ -97,12 +98,12 @@ def tag_conllu(
     written as ``_`` so that no gold tag leaks into the output; LEMMA is left as it is unless the model lemmatizes.
     Every other byte is copied unchanged.
     """
+    if processes < 1:
+        raise ValueError(f"processes must be at least 1, not {processes}")
     words = 0
     written = [*LABELLED_TARGETS, *(t for t in tagger.targets if t not in LABELLED_TARGETS)]
     # disable=None: tqdm turns itself off when standard error is not a terminal
     bar = tqdm(unit="w", unit_scale=True, desc="tagging", disable=None if progress else True, file=sys.stderr)
-    if processes < 1:
-        raise ValueError(f"processes must be at least 1, not {processes}")
 
     def write(chunk: List[Sentence], predicted: list) -> int:
         for sentence, tags in zip(chunk, predicted):
@@ -110,8 +111,9 @@ def tag_conllu(
                 target: [label or "_" for label in tags.get(target, [None] * len(sentence))] for target in written
             }
             handle.write(sentence.to_conllu(columns))
-        bar.update(sum(len(sentence) for sentence in chunk))
-        return sum(len(sentence) for sentence in chunk)
+        n_words = sum(len(sentence) for sentence in chunk)
+        bar.update(n_words)
+        return n_words
 
     with _chunk_tagger(tagger, processes) as (submit, lookahead):
         # a bounded number of chunks in flight, written in input order: memory does not grow with the input
