@@ -274,22 +274,28 @@ def read_conllu(path: Union[str, Path]) -> List[Sentence]:
     return list(iter_conllu(path))
 
 
+def untagged_sentence(
+    words: Sequence[str], *, comments: Sequence[str] = (), sent_id: Optional[str] = None, path: str = "<memory>",
+    first_line: int = 1,
+) -> Sentence:
+    """A sentence of plain words, every column but ID and FORM ``_``, written after ``comments`` (whole lines)."""
+    lines = [*comments, *(f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)), "\n"]
+    return Sentence(
+        words=[
+            Word(i, form, **{target.name: target.read("_") for target in TARGETS.values()})
+            for i, form in enumerate(words, start=1)
+        ],
+        lines=lines,
+        word_lines=list(range(len(comments), len(comments) + len(words))),
+        sent_id=sent_id,
+        path=path,
+        first_line=first_line,
+    )
+
+
 def sentences_from_forms(forms: Sequence[Sequence[str]]) -> List[Sentence]:
     """Untagged sentences from plain word lists (for tagging text that has no CoNLL-U source)."""
-    sentences = []
-    for words in forms:
-        lines = [f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)] + ["\n"]
-        sentences.append(
-            Sentence(
-                words=[
-                    Word(i, form, **{target.name: target.read("_") for target in TARGETS.values()})
-                    for i, form in enumerate(words, start=1)
-                ],
-                lines=lines,
-                word_lines=list(range(len(words))),
-            )
-        )
-    return sentences
+    return [untagged_sentence(words) for words in forms]
 
 
 def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
@@ -308,15 +314,7 @@ def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
         if not words:
             continue
         comments = [f"# sent_id = {number}\n", f"# text = {' '.join(words)}\n"]
-        lines = comments + [f"{i}\t{form}\t_\t_\t_\t_\t_\t_\t_\t_\n" for i, form in enumerate(words, start=1)]
-        yield Sentence(
-            words=[Word(i, form, **{t.name: t.read("_") for t in TARGETS.values()}) for i, form in enumerate(words, 1)],
-            lines=lines + ["\n"],
-            word_lines=list(range(len(comments), len(comments) + len(words))),
-            sent_id=str(number),
-            path=str(path),
-            first_line=number,
-        )
+        yield untagged_sentence(words, comments=comments, sent_id=str(number), path=str(path), first_line=number)
         n_sentences += 1
     if n_sentences == 0:
         raise CorpusError(path, None, "no words found (the file is empty or blank)")

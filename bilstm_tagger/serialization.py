@@ -29,7 +29,7 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 from confection import Config
@@ -84,11 +84,6 @@ class TrainedModel:
     model: TaggerModel
     meta: dict = field(default_factory=dict)
     lemmatizer: Optional[TrainedLemmatizer] = None
-
-    @property
-    def targets(self) -> List[str]:
-        """What the model predicts: its labelled targets, then ``lemma`` if it lemmatizes."""
-        return self.vocabs.targets + (["lemma"] if self.lemmatizer is not None else [])
 
 
 def library_versions() -> Dict[str, str]:

@@ -208,15 +208,12 @@ class BiLSTMTaggerComponent(Pipe):
             per_doc.append(len(spans))
         tagged = tagger.tag_ids(sentences)
         if tagger.lemmatization is not None:
-            labels = tagger.vocabs.labels["upos"]
-            upos = [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tagged]
-            for ids, lemmas in zip(tagged, tagger.lemmatize(sentences, upos)):
+            for ids, lemmas in zip(tagged, tagger.lemmatize_tagged(sentences, tagged)):
                 ids["lemma"] = lemmas
-        keys = [*tagger.vocabs.targets, *(["lemma"] if tagger.lemmatization is not None else [])]
         results, first = [], 0
         for count in per_doc:
             parts = tagged[first : first + count]
-            results.append({key: [value for part in parts for value in part[key]] for key in keys})
+            results.append({key: [value for part in parts for value in part[key]] for key in tagger.targets})
             first += count
         return results
 

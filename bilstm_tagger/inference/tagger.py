@@ -113,10 +113,16 @@ class Tagger:
             for ids in tag_ids
         ]
         if self.lemmatization is not None:
-            lemmas = self.lemmatize(sentences, [tags["upos"] for tags in tagged])
-            for tags, sentence_lemmas in zip(tagged, lemmas):
-                tags["lemma"] = sentence_lemmas
+            for tags, lemmas in zip(tagged, self.lemmatize_tagged(sentences, tag_ids)):
+                tags["lemma"] = lemmas
         return tagged
+
+    def lemmatize_tagged(
+        self, sentences: Sequence[Sequence[str]], tag_ids: Sequence[Dict[str, List[int]]]
+    ) -> List[List[str]]:
+        """Lemmas of sentences :meth:`tag_ids` has tagged, from the UPOS it predicted (see :meth:`lemmatize`)."""
+        labels = self.vocabs.labels["upos"]
+        return self.lemmatize(sentences, [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tag_ids])
 
     def lemmatize(
         self, sentences: Sequence[Sequence[str]], upos: Sequence[Sequence[Optional[str]]]

@@ -111,8 +111,10 @@ def make_batch(
     return Batch(words, word_types, type_chars, type_lengths, lengths, targets)
 
 
-def char_ids(forms: Sequence[str], vocabs: Vocabularies) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Character ids of forms, (U, L) ``PAD_ID`` padded, and their lengths, (U,); both on the CPU.
+def char_ids(forms: Sequence[str], vocabs) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Character ids of forms, (U, L) ``PAD_ID`` padded, and their lengths, (U,); both on the CPU. ``vocabs`` is the
+    tagger's :class:`Vocabularies` or the lemmatizer's :class:`~bilstm_tagger.vocab.LemmaVocabularies` (its
+    ``chars``).
 
     An empty form (a spaCy token can be one) is read as one unknown character, since an RNN needs at least one step.
     """

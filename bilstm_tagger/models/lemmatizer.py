@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from ..registry import registry
 from ..vocab import IGNORE_INDEX, PAD_ID, UNK_ID, LemmaVocabularies
 from .base import architecture_builder
+from .batching import char_ids
 from .neural import load_module_arrays, module_arrays, run_packed
 
 #: A decoded lemma may be this many characters longer than its form (German "gab" -> "geben" is 2).
@@ -63,21 +64,18 @@ def make_lemma_batch(
     lemmas: Optional[Sequence[str]] = None,
 ) -> LemmaBatch:
     """Tensorise words (form and UPOS), with their gold lemmas for training."""
-    index = vocabs.chars.index
-    lengths = [max(len(form), 1) for form in forms]
-    chars = torch.full((len(forms), max(lengths, default=1)), PAD_ID, dtype=torch.long)
-    for row, form in enumerate(forms):
-        chars[row, : lengths[row]] = torch.tensor([index.get(c, UNK_ID) for c in form] or [UNK_ID])
+    chars, lengths = char_ids(forms, vocabs)
     upos_index = vocabs.upos_index
     upos_ids = torch.tensor([upos_index.get(tag, len(vocabs.upos)) for tag in upos], dtype=torch.long)
     targets = None
     if lemmas is not None:
         eos = len(vocabs.chars)
         width = max(len(lemma) for lemma in lemmas) + 1
+        index = vocabs.chars.index
         targets = torch.full((len(forms), width), IGNORE_INDEX, dtype=torch.long)
         for row, lemma in enumerate(lemmas):
             targets[row, : len(lemma) + 1] = torch.tensor([index.get(c, UNK_ID) for c in lemma] + [eos])
-    return LemmaBatch(chars, torch.tensor(lengths, dtype=torch.long), upos_ids, targets)
+    return LemmaBatch(chars, lengths, upos_ids, targets)
 
 
 class CharLemmatizer(nn.Module):
