@@ -45,6 +45,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """argparse type: a number above 0."""
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """argparse type: a number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, not {text!r}")
+    return value
+
+
 def _precision_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--precision", choices=list(PRECISIONS), default="fp32",
@@ -136,6 +155,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--processes", type=_positive_int, default=1,
         help="tag with this many worker processes, one torch thread each (default 1: one process, torch's threads)",
     )
+    ray = predict.add_argument_group(
+        "Ray", "tag a directory of shards on a Ray cluster: INPUT is a directory of .conllu/.txt shards, --output a "
+        "directory that gets one .conllu per shard (needs pip install 'bilstm-tagger[ray]')",
+    )
+    ray.add_argument(
+        "--ray", metavar="ADDRESS",
+        help="the cluster: 'auto' (the one this machine is part of), 'local' (start one here) or ray://HOST:PORT",
+    )
+    ray.add_argument("--actors", type=_positive_int, default=1, help="tagging actors, each loads the model once")
+    ray.add_argument("--cpus-per-actor", type=_positive_float, default=1.0, help="CPUs (and torch threads) per actor")
+    ray.add_argument("--gpus-per-actor", type=_non_negative_float, default=0.0, help="GPUs per actor (0: CPU actors)")
     _device_args(predict, "cpu")
     _precision_arg(predict)
     _decoding_args(predict)
@@ -200,6 +230,8 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
             overrides[setting] = str(value) if isinstance(value, Path) else value
     config = load_config(args.config, overrides=overrides)
     result = train(config, output_dir=args.output, progress=not args.quiet, overwrite=args.overwrite)
+    if result.rank != 0:  # under torchrun, rank 0 reports
+        return 0
     dev = " ".join(f"{k}={v:.2f}" for k, v in result.best_dev.items() if v is not None)
     print(
         f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
@@ -266,6 +298,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference.prediction import predict_file
     from .inference.tagger import load_model
 
+    if args.ray is not None:
+        return _predict_with_ray(args)
+
     tagger = load_model(args.model, _inference_options(args))
     words = predict_file(
         tagger, input_path=args.input, output_path=args.output, input_format=args.input_format,
@@ -273,6 +308,28 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     if args.output:
         print(f"tagged {words} words into {args.output}", file=sys.stderr)
+    return 0
+
+
+def _predict_with_ray(args: argparse.Namespace) -> int:
+    from .ray_tagging import require_ray, tag_shards
+
+    if args.output is None:
+        raise BilstmTaggerError("predict --ray writes one shard per input shard: give the output directory as --output")
+    if args.processes != 1:
+        raise BilstmTaggerError("predict --ray: give --actors (Ray's workers), not --processes")
+    if args.gpus_per_actor > 0 and args.device == "cpu":  # the default: GPU actors tag on their GPU
+        args.device = "cuda"
+    options = _inference_options(args)
+    ray = require_ray()
+    # a process already connected (a notebook, a test) keeps its connection
+    ray.init(**({"include_dashboard": False} if args.ray == "local" else {"address": args.ray}), ignore_reinit_error=True)
+    records = tag_shards(
+        model_dir=args.model, input_dir=args.input, output_dir=args.output, actors=args.actors,
+        num_cpus=args.cpus_per_actor, num_gpus=args.gpus_per_actor, options=options,
+    )
+    words = sum(record["words"] for record in records)
+    print(f"tagged {words} words in {len(records)} shards into {args.output}", file=sys.stderr)
     return 0
 
 

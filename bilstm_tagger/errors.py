@@ -31,6 +31,9 @@ class CorpusError(BilstmTaggerError):
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):  # picklable, so that it reaches the caller from a worker process or a Ray actor
+        return type(self), (self.path, self.line, self.problem)
+
 
 class ModelDirError(BilstmTaggerError):
     """A model directory with a missing, corrupt or inconsistent part."""
@@ -66,10 +69,14 @@ class FileError(BilstmTaggerError):
 
     def __init__(self, error: OSError, path: Union[str, Path, None] = None, action: str = "use") -> None:
         self.error = error
+        self.action = action
         self.path = str(path if path is not None else (error.filename or "?"))
         reason = error.strerror or str(error) or type(error).__name__
         hint = _OS_ERROR_HINTS.get(error.errno)
         super().__init__(f"{self.path}: cannot {action} it: {reason}" + (f" ({hint})" if hint else ""))
+
+    def __reduce__(self):
+        return type(self), (self.error, self.path, self.action)
 
 
 def config_error_text(error: Exception) -> str:

@@ -63,6 +63,7 @@ from .inference.tagger import Tagger
 from .segmentation import sentence_spans, spans_from_starts
 from .serialization import LABELS_FILE, META_FILE, TrainedModel, read_labels, read_meta, read_model, save_model
 from .targets import TARGETS
+from .threads import one_torch_thread_in_forked_children
 
 DEFAULT_CONFIG = {
     "model": None,
@@ -130,6 +131,9 @@ class BiLSTMTaggerComponent(Pipe):
         )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
+        # nlp.pipe(n_process=N) forks its workers, usually before the model is loaded (on first use): each worker
+        # loads its own and must tag with one torch thread, not torch's default of one per core
+        one_torch_thread_in_forked_children()
 
     @property
     def tagger(self) -> Optional[Tagger]:

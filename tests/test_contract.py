@@ -126,7 +126,7 @@ def test_defaults_training_and_system_sections_equal_their_dataclasses():
     # [lemmatizer.model] repeats the lemmatizer's class defaults, as [model] does the family's
     builder = registry.architectures.get(lemmatizer_model.pop("@architectures"))
     assert lemmatizer_model == {name: p.default for name, p in inspect.signature(builder).parameters.items()}
-    assert LemmatizerSettings().model == {"@architectures": "bilstm_tagger.Lemmatizer.v1"}
+    assert LemmatizerSettings().model == {"@architectures": "bilstm_tagger.Lemmatizer.v2"}
     for section, cls in (("training", TrainingSettings), ("system", SystemSettings)):
         defaults = {f.name: f.default for f in dataclasses.fields(cls)}
         written = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in config[section].items()}

@@ -3,6 +3,7 @@ through training, the model directory, spaCy and the official evaluator."""
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -14,7 +15,8 @@ from bilstm_tagger.errors import ConfigError
 from bilstm_tagger.evaluation.scoring import score
 from bilstm_tagger.inference.lemmatization import Lemmatization
 from bilstm_tagger.models.factored_feats import FactoredFeatsHead, feature_inventory
-from bilstm_tagger.models.lemmatizer import CharLemmatizer, make_lemma_batch
+from bilstm_tagger.models.lemmatizer import CharLemmatizer, edit_of, make_lemma_batch
+from bilstm_tagger.registry import registry
 from bilstm_tagger.serialization import LEMMATIZER_FILE, TrainedLemmatizer
 from bilstm_tagger.vocab import IGNORE_INDEX, LemmaVocabularies
 
@@ -70,6 +72,37 @@ def test_lemmatization_uses_the_dictionary_first_and_caches_decoded_pairs():
     lemmas = lemmatization.lemmatize(["walked", "unseen", "unseen"], ["VERB", "NOUN", "NOUN"])
     assert lemmas[0] == "WALK" and lemmas[1] == lemmas[2]
     assert set(lemmatization.cache) == {("unseen", "NOUN")}
+
+
+def test_edit_of_prefers_identity_then_lower_case():
+    assert [edit_of(f, l) for f, l in [("the", "the"), ("The", "the"), ("Paris", "Paris"), ("went", "go")]] == [
+        "identity", "lower", "identity", "decode"]
+
+
+def test_edit_classifier_copies_a_form_longer_than_any_it_was_trained_on():
+    pairs = PAIRS + [("http://a.io/x", "X", "http://a.io/x"), ("www.b.org", "X", "www.b.org"),
+                     ("Paris", "PROPN", "Paris"), ("Oslo", "PROPN", "Oslo")]
+    vocabs, model = _overfit(pairs)
+    url = "http://www.b.org/houses/talked/better/walked/dogs/cats/the/dogs.io"  # every character seen in training
+    assert all(c in vocabs.chars.index for c in url)
+    assert model.predict_edits(make_lemma_batch([url, "Went", "The"], ["X", "VERB", "DET"], vocabs)) == [
+        "identity", "decode", "lower"]
+    bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"))
+    assert lemmatization.lemmatize([url, "Went"], ["X", "VERB"]) == [url, "go"]
+
+
+def test_lemmatizer_v1_is_the_model_without_the_edit_classifier():
+    vocabs = LemmaVocabularies.build(_sentences(PAIRS))
+    v1 = registry.architectures.get("bilstm_tagger.Lemmatizer.v1")
+    assert "edit_classifier" not in inspect.signature(v1).parameters
+    assert v1()(vocabs).edit_classifier is None
+    assert registry.architectures.get("bilstm_tagger.Lemmatizer.v2")()(vocabs).edit_classifier is not None
+    assert model_keys(v1()(vocabs)) < model_keys(CharLemmatizer.from_vocabs(vocabs))
+
+
+def model_keys(model):
+    return set(model.to_arrays())
 
 
 def test_beam_search_never_scores_below_greedy():

@@ -307,6 +307,24 @@ def test_spacy_pipe_n_process_after_tagging_in_the_parent_does_not_hang(tiny_mod
     assert done.stdout.strip() == "ok"
 
 
+def test_spacy_workers_forked_before_the_model_is_loaded_use_one_torch_thread(tiny_model):
+    """nlp.pipe(n_process=N) usually forks before the component has loaded its model (it loads on first use): the
+    workers must still tag with one torch thread each, not torch's default of one per core."""
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing, spacy, torch
+        torch.set_num_threads(2)
+        nlp = spacy.blank("en")
+        nlp.add_pipe("bilstm_tagger", config={{"model": {str(tiny_model)!r}}})
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            print(torch.get_num_threads(), pool.apply(torch.get_num_threads))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "1"]
+
+
 def test_train_creates_missing_parent_directories(tiny_data, tmp_path):
     output = tmp_path / "models" / "ewt"
     assert main(["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_data), "--dev", str(tiny_data), "--quiet",

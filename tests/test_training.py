@@ -97,3 +97,28 @@ def test_atomic_write_gives_the_permissions_of_a_plain_open(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == (tmp_path / "plain.md").stat().st_mode & 0o777 == 0o644
+
+
+def test_joined_sentences_keep_every_word_once_in_order(tiny_path):
+    import random
+
+    from bilstm_tagger.training.loop import _training_sequences
+
+    sentences = read_conllu(tiny_path) * 5
+    assert _training_sequences(sentences, 0.0, random.Random(0)) == sentences
+    for join in (0.5, 1.0):
+        sequences = _training_sequences(sentences, join, random.Random(0))
+        assert [w for s in sequences for w in s.words] == [w for s in sentences for w in s.words]
+        assert all(len(s) in {len(a) for a in sentences} or len(s) in {len(a) + len(b) for a, b in
+                                                                          zip(sentences, sentences[1:])}
+                   for s in sequences)
+    assert len(_training_sequences(sentences, 1.0, random.Random(0))) == len(sentences) // 2
+
+
+def test_training_on_joined_sentences_still_tags_single_sentences(tiny_path, tmp_path):
+    model = train_tiny(tmp_path / "joined", tiny_path, **{"training.join_sentences": 0.5})
+    sentences = read_conllu(tiny_path)
+    tags = load_model(model).tag([s.forms for s in sentences])
+    gold = [w.upos for s in sentences for w in s.words]
+    got = [t for sentence in tags for t in sentence["upos"]]
+    assert sum(g == p for g, p in zip(gold, got)) / len(gold) > 0.9

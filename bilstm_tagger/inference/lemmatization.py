@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..models.batching import length_batches
-from ..models.lemmatizer import make_lemma_batch
+from ..models.lemmatizer import apply_edit, make_lemma_batch
 from .runtime import quantized
 from ..serialization import TrainedLemmatizer
 from ..vocab import PAD_ID, UNK_ID
@@ -60,14 +60,28 @@ class Lemmatization:
         return [dictionary.get(key) or cache[key] for key in keys]
 
     def _decode(self, keys: List[Tuple[str, Optional[str]]]) -> List[str]:
-        """Decode (form, UPOS) pairs with the model, forms of similar length together (results do not depend on
-        batching)."""
+        """Lemmas of (form, UPOS) pairs from the model, forms of similar length together (results do not depend on
+        batching): the edit classifier's shortcuts where it has one, the decoder for the rest."""
         lemmas: List[str] = [""] * len(keys)
-        tokens = self.vocabs.chars.tokens
+        tokens, vocabs = self.vocabs.chars.tokens, self.vocabs
         with torch.inference_mode():
             for chosen in length_batches([max(len(form), 1) for form, _ in keys], batch_words=DECODE_CHARS):
-                forms = [keys[i][0] for i in chosen]
-                batch = make_lemma_batch(forms, [keys[i][1] for i in chosen], self.vocabs).to(self.device)
+                forms, upos = [keys[i][0] for i in chosen], [keys[i][1] for i in chosen]
+                batch = make_lemma_batch(forms, upos, vocabs).to(self.device)
+                edits = self.model.predict_edits(batch)
+                to_decode = []
+                for j, (i, form, edit) in enumerate(zip(chosen, forms, edits)):
+                    lemma = apply_edit(edit, form)
+                    if lemma is None:
+                        to_decode.append(j)
+                    else:
+                        lemmas[i] = lemma
+                if len(to_decode) < len(chosen):
+                    forms = [forms[j] for j in to_decode]
+                    chosen = [chosen[j] for j in to_decode]
+                    batch = make_lemma_batch(forms, [upos[j] for j in to_decode], vocabs).to(self.device)
+                if not chosen:
+                    continue
                 for i, form, ids in zip(chosen, forms, self.model.predict(batch, beam_size=self.beam_size)):
                     # a character the model cannot spell (unseen in training) or an empty lemma: the form itself,
                     # the most frequent lemma of an unseen word

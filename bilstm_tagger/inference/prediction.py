@@ -73,7 +73,7 @@ def _chunk_tagger(tagger: Tagger, processes: int):
         return
     _WORKER_TAGGER = tagger
     # forked children inherit the loaded model (no reloading, pages shared) and start with one torch thread
-    # (bilstm_tagger.inference.runtime registers it), which is what several processes on the same cores want
+    # (bilstm_tagger.threads), which is what several processes on the same cores want
     pool = multiprocessing.get_context("fork").Pool(processes)
     try:
         yield (lambda sentences: pool.apply_async(_tag_in_worker, (sentences,))), 2 * processes

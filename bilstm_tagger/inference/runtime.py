@@ -5,18 +5,14 @@ in its precision (a quantized copy for int8, autocast for bf16/fp16), through a
 :class:`~bilstm_tagger.inference.form_cache.FormCache`, in length-bucketed batches, with the decoding settings its
 family declares. Options arrive already checked (:class:`~bilstm_tagger.inference.options.InferenceOptions`).
 
-**Forks.** A process whose torch (OpenMP) thread pool has run hangs in the first parallel operation of a child it
-forks: the child inherits the pool's state but not its threads. ``nlp.pipe(docs, n_process=N)`` forks after the
-component has tagged in the parent, so the first :class:`NeuralRuntime` makes every child forked after it start
-with one torch thread (``os.register_at_fork``), which never enters the pool. One thread per worker is also what
-several processes on the same cores want; a child may raise it again with ``torch.set_num_threads``.
+**Forks.** The first :class:`NeuralRuntime` makes every child forked after it start with one torch thread
+(:mod:`bilstm_tagger.threads`: a child of a process whose thread pool has run would hang in it, and several
+workers on the same cores want one thread each).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import os
 import warnings
 from typing import Dict, List, Sequence, Union
 
@@ -24,6 +20,7 @@ import torch
 from torch import nn
 
 from ..models.base import CountingTagger, TaggerModel
+from ..threads import one_torch_thread_in_forked_children
 from ..models.batching import length_batches
 from ..models.neural import NeuralTagger
 from ..vocab import Vocabularies
@@ -46,12 +43,6 @@ def quantized(model: nn.Module) -> nn.Module:
         warnings.simplefilter("ignore")
         copy = torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
     return copy.eval()
-
-
-@functools.lru_cache(maxsize=None)
-def _single_threaded_forks() -> None:
-    """Make children forked from now on use one torch thread (see the module docstring); registered once."""
-    os.register_at_fork(after_in_child=lambda: torch.set_num_threads(1))
 
 
 class CountingRuntime:
@@ -80,7 +71,7 @@ class NeuralRuntime:
     def __init__(
         self, model: NeuralTagger, vocabs: Vocabularies, options: InferenceOptions, device: torch.device
     ) -> None:
-        _single_threaded_forks()
+        one_torch_thread_in_forked_children()
         self.device = device
         model.to(device).eval()
         self.model = quantized(model) if options.precision == "int8" else model

@@ -25,7 +25,7 @@ import abc
 import functools
 import inspect
 import typing
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -102,9 +102,12 @@ class CountingTagger(TaggerModel):
         """Best label id per word and target for non-empty sentences of word forms."""
 
 
-def architecture_builder(cls: type) -> Callable[..., Callable[[Vocabularies], TaggerModel]]:
+def architecture_builder(
+    cls: type, *, fixed: Optional[Mapping[str, Any]] = None
+) -> Callable[..., Callable[[Vocabularies], TaggerModel]]:
     """The config builder of a family: its parameters are the constructor's, defaults included, less the
-    ``data_sizes``; it returns a function from the vocabularies to a new model.
+    ``data_sizes`` and the ``fixed`` ones (an older version of an architecture: those keep the given values); it
+    returns a function from the vocabularies to a new model.
 
     Writing the builder's signature once, from the class, keeps config file, builder and class in step (confection
     validates a config section against this signature).
@@ -114,11 +117,11 @@ def architecture_builder(cls: type) -> Callable[..., Callable[[Vocabularies], Ta
     parameters = [
         parameter.replace(annotation=hints.get(name, parameter.annotation))
         for name, parameter in signature.parameters.items()
-        if name not in cls.data_sizes
+        if name not in cls.data_sizes and name not in (fixed or {})
     ]
 
     def build(**hyperparameters: Any) -> Callable[[Vocabularies], TaggerModel]:
-        return functools.partial(cls.from_vocabs, **hyperparameters)
+        return functools.partial(cls.from_vocabs, **hyperparameters, **(fixed or {}))
 
     build.__signature__ = signature.replace(parameters=parameters, return_annotation=Callable)  # type: ignore
     build.__annotations__ = {p.name: p.annotation for p in parameters}

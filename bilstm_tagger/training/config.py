@@ -75,6 +75,7 @@ class TrainingSettings:
     word_dropout: float = 0.25
     max_epochs: int = 40
     epoch_words: int = 50000
+    join_sentences: float = 0.0
     patience: int = 6
     batch_words: int = 1000
     learning_rate: float = 0.002
@@ -93,7 +94,7 @@ class TrainingSettings:
 
 
 #: The lemmatizer's architecture when a config has no ``[lemmatizer.model]``.
-LEMMATIZER_ARCHITECTURE = {"@architectures": "bilstm_tagger.Lemmatizer.v1"}
+LEMMATIZER_ARCHITECTURE = {"@architectures": "bilstm_tagger.Lemmatizer.v2"}
 
 
 @dataclass
@@ -115,7 +116,7 @@ class LemmatizerSettings:
     def __post_init__(self) -> None:
         self.model = dict(self.model)
         if "@architectures" not in self.model:
-            raise ConfigError("[lemmatizer.model] must name an @architectures (bilstm_tagger.Lemmatizer.v1)")
+            raise ConfigError("[lemmatizer.model] must name an @architectures (bilstm_tagger.Lemmatizer.v2)")
 
 
 @dataclass

@@ -17,6 +17,10 @@ model, another run's checkpoint, other files) is not touched unless ``overwrite`
 
 With the same seed, data and thread count on the CPU and no time cap, two runs, or a run stopped and resumed, give
 the same weights bit for bit.
+
+Started by ``torchrun``, the same function trains with DistributedDataParallel
+(:mod:`~bilstm_tagger.training.distributed`): each process takes its share of every epoch's batches, and rank 0
+trains the lemmatizer, scores dev and writes the directory.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from tqdm.auto import tqdm
 
 from ..corpus import Sentence, read_conllu
 from ..errors import BilstmTaggerError, ConfigError, FileError, config_error_text
-from ..evaluation.scoring import accuracies, score
+from ..evaluation.scoring import WordOutcomes, accuracies
 from ..files import sha256_file, write_directory
 from ..inference.device import resolve_device
 from ..inference.options import InferenceOptions
@@ -53,6 +57,7 @@ from ..targets import TARGETS
 from ..vocab import Vocabularies
 from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restore, run_fingerprint
 from .config import Settings, TrainingSettings
+from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
 from .steps import gradient_step
 
@@ -68,11 +73,14 @@ class TrainResult:
     best_dev: Dict[str, Optional[float]]
     epochs: int
     seconds: float
+    rank: int = 0
+    """This process's rank under torchrun (only rank 0's result has the dev figures)."""
 
 
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
     predicted = tagger.tag([s.forms for s in dev])
-    scores = accuracies(score(dev, predicted)["metrics"], tagger.targets)
+    # the accuracies alone: a full report (bootstrap intervals, per-tag tables) would cost seconds every epoch
+    scores = accuracies(WordOutcomes(dev, predicted).group()["metrics"], tagger.targets)
     return {name: scores[name] for name in (*(target.metric for target in TARGETS.values()), "alltags")}
 
 
@@ -127,10 +135,12 @@ def train(
     Raises:
         ConfigError: for a config that cannot be used; CorpusError: for unreadable data; BilstmTaggerError: for an
         output directory that holds something else.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this; they train one model with
+    DistributedDataParallel, and rank 0 writes it (:mod:`~bilstm_tagger.training.distributed`).
     """
     config = Config(config).copy()
     settings = Settings.from_config(config)
-    run_seed = settings.system.seed
     try:
         torch_device = resolve_device(settings.system.device)
     except BilstmTaggerError as exc:  # CUDA asked for where there is none
@@ -138,7 +148,22 @@ def train(
 
     if settings.system.deterministic and torch_device.type != "cpu":
         raise ConfigError("[system] deterministic = true is for CPU training; on a GPU cuDNN's kernels are not")
-    output_dir = Path(output_dir)
+    distribution, torch_device = join(torch_device)
+    try:
+        result = _train(config, settings, torch_device, distribution, Path(output_dir), progress, overwrite)
+    except BaseException:
+        leave(distribution, wait=False)  # torchrun stops the other ranks
+        raise
+    leave(distribution)
+    return result
+
+
+def _train(
+    config: Config, settings: Settings, torch_device: torch.device, distribution: Distribution, output_dir: Path,
+    progress: bool, overwrite: bool,
+) -> TrainResult:
+    run_seed = settings.system.seed
+    progress = progress and distribution.leads
     train_file, dev_file = Path(settings.paths.train), Path(settings.paths.dev)
     train_sentences = read_conllu(train_file)
     dev_sentences = read_conllu(dev_file)
@@ -156,7 +181,7 @@ def train(
     if not vocabs.targets:
         raise ConfigError(f"{train_file}: none of the targets {list(training.targets)} is annotated")
     lemmatizer, lemmatizer_meta = None, {}
-    if wants_lemmas:
+    if wants_lemmas and distribution.leads:  # only rank 0 tags dev and writes the directory
         if resume is not None and (output_dir / LEMMATIZER_FILE).is_file():  # trained before the interruption
             lemmatizer = read_lemmatizer(output_dir, config)
             lemmatizer_meta = read_meta(output_dir).get("lemmatizer", {})
@@ -166,6 +191,7 @@ def train(
                     train=train_sentences, dev=dev_sentences, settings=settings.lemmatizer, device=torch_device,
                     seed=run_seed, progress=progress,
                 )
+    if wants_lemmas:
         # the model directory names the lemmatizer's architecture and settings, defaults included
         config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
 
@@ -182,13 +208,18 @@ def train(
         output_dir=output_dir,
         dev=dev_sentences,
         device=torch_device,
-        meta={**files_meta, "seed": run_seed, **({"lemmatizer": lemmatizer_meta} if lemmatizer else {})},
+        meta={
+            **files_meta, "seed": run_seed, "world_size": distribution.world_size,
+            **({"lemmatizer": lemmatizer_meta} if lemmatizer else {}),
+        },
         fingerprint=fingerprint,
         progress=progress,
         lemmatizer=lemmatizer,
     )
     # the one place where the two ways of learning part (see the model contract)
-    if isinstance(model, CountingTagger):  # one pass over the data is the whole training
+    if isinstance(model, CountingTagger):  # one pass over the data is the whole training, done by rank 0
+        if not distribution.leads:
+            return dataclasses.replace(run.result(), rank=distribution.rank)
         fit_start = time.perf_counter()
         try:
             model.fit(train_sentences, vocabs.labels)
@@ -198,9 +229,10 @@ def train(
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
         with _deterministic(settings.system.deterministic):
-            _train_network(model, run, train_sentences, training, rng, resume)
-    run.save()  # the finished directory: the best model and the log, no checkpoint
-    return run.result()
+            _train_network(model, run, train_sentences, training, rng, resume, distribution)
+    if distribution.leads:
+        run.save()  # the finished directory: the best model and the log, no checkpoint
+    return dataclasses.replace(run.result(), rank=distribution.rank)
 
 
 @contextlib.contextmanager
@@ -310,6 +342,22 @@ class _Run:
         )
 
 
+def _training_sequences(sentences: Sequence[Sentence], join: float, rng: random.Random) -> List[Sentence]:
+    """A pass's training sequences: the sentences in order, each joined with the next one with probability
+    ``join`` (a joined pair is one sequence; the words and their labels are the same)."""
+    if join <= 0:
+        return list(sentences)
+    sequences, i = [], 0
+    while i < len(sentences):
+        if i + 1 < len(sentences) and rng.random() < join:
+            sequences.append(Sentence(words=sentences[i].words + sentences[i + 1].words))
+            i += 2
+        else:
+            sequences.append(sentences[i])
+            i += 1
+    return sequences
+
+
 def _train_network(
     model: NeuralTagger,
     run: _Run,
@@ -317,9 +365,11 @@ def _train_network(
     settings: TrainingSettings,
     rng: random.Random,
     resume=None,
+    distribution: Distribution = Distribution(),
 ) -> None:
     """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience; each
-    epoch ends with a checkpoint. ``resume`` is a checkpoint (:func:`read_checkpoint`) to continue from."""
+    epoch ends with a checkpoint. ``resume`` is a checkpoint (:func:`read_checkpoint`) to continue from; under
+    torchrun, ``distribution`` says which share of the batches is this process's."""
     device = run.device
     vocabs = run.vocabs
     model.to(device)
@@ -336,10 +386,12 @@ def _train_network(
         step, bad_epochs, first_epoch = state.step, state.bad_epochs, state.epoch + 1
         if run.progress:
             tqdm.write(f"resuming from epoch {state.epoch} ({state.elapsed / 60:.1f} min of training so far)")
+    trainer = data_parallel(model, distribution)
+    # the batch order is drawn from rng, the same on every rank; word dropout must differ between ranks
+    noise_rng = random.Random(f"{rng.getrandbits(64)}:{distribution.rank}") if distribution.active else rng
     trained_params = list(model.parameters())
     averaged_params = list(averaged.parameters())
-    lengths = [len(s) for s in train_sentences]
-    n_train_words = sum(lengths)
+    n_train_words = sum(len(s) for s in train_sentences)
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
     if bad_epochs >= settings.patience or time.perf_counter() > deadline:
         return  # stopped after its last checkpoint was written, before the directory was finished
@@ -351,17 +403,25 @@ def _train_network(
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
         bar = tqdm(
-            total=passes * n_train_words, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False,
+            total=passes * n_train_words // distribution.world_size, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False,
             dynamic_ncols=True,
         )
         timed_out = False
-        batches = [b for _ in range(passes) for b in length_batches(lengths, batch_words=settings.batch_words, rng=rng)]
-        for indices in batches:
-            chosen = [train_sentences[i] for i in indices]
+        batches: List[List[Sentence]] = []
+        for _ in range(passes):
+            sequences = _training_sequences(train_sentences, settings.join_sentences, rng)
+            lengths = [len(s) for s in sequences]
+            batches += [[sequences[i] for i in b] for b in length_batches(lengths, batch_words=settings.batch_words, rng=rng)]
+        if distribution.active and len(batches) < distribution.world_size:
+            raise ConfigError(
+                f"[training] batch_words = {settings.batch_words} makes {len(batches)} batches per epoch, fewer than "
+                f"the {distribution.world_size} training processes: lower batch_words or start fewer processes"
+            )
+        for chosen in distribution.share(batches):
             batch = make_batch(
-                [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=rng
+                [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=noise_rng
             ).to(device)
-            loss = gradient_step(model, optimizer, batch, grad_clip=settings.grad_clip)
+            loss = gradient_step(trainer, optimizer, batch, grad_clip=settings.grad_clip)
             step += 1
             if averaged is not model:
                 # warm-up (as in TensorFlow's ExponentialMovingAverage) so early averages are not stuck at init
@@ -372,18 +432,20 @@ def _train_network(
             seen_words += batch.n_words
             bar.update(batch.n_words)
             bar.set_postfix(loss=f"{total_loss / seen_words:.4f}", **run.last_dev, refresh=False)
-            if time.perf_counter() > deadline:
+            if distribution.any(time.perf_counter() > deadline, device):  # every rank stops at the same batch
                 timed_out = True
                 break
         bar.close()
-        improved = run.end_epoch(
+        total_loss, seen_words = distribution.total([total_loss, seen_words], device)
+        improved = distribution.leads and run.end_epoch(
             averaged,
             epoch=epoch,
             loss=total_loss / max(seen_words, 1),
-            words=seen_words,
+            words=int(seen_words),
             seconds=time.perf_counter() - epoch_start,
             lr=optimizer.param_groups[0]["lr"],
         )
+        improved = bool(distribution.from_leader([improved], device)[0])
         if improved:
             bad_epochs = 0
         else:
@@ -392,6 +454,8 @@ def _train_network(
                 group["lr"] *= settings.lr_decay
         if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
             break  # train() writes the finished directory
+        if not distribution.leads:
+            continue
         state = TrainingState(
             run=run.fingerprint, epoch=epoch, step=step, bad_epochs=bad_epochs, elapsed=run.elapsed,
             best_score=run.best_score, best_epoch=run.best_epoch, best_dev=run.best_dev,

@@ -1,0 +1,145 @@
+"""Training on several processes with DistributedDataParallel, when started by ``torchrun``.
+
+``torchrun --nproc_per_node N -m bilstm_tagger train ...`` starts N copies of the ``train`` command with ``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK`` and a rendezvous address in their environment. :func:`join` turns that into a
+process group (gloo on the CPU, nccl on CUDA, one GPU per process); without those variables training is the usual
+single process and nothing here does anything.
+
+Every rank reads the data, builds the same vocabularies and the same initial model from the same seed, and draws
+the same shuffled batch list each epoch; rank r takes batches r, r + N, r + 2N, ... (each rank the same number, so
+gradient all-reduces pair up). DDP averages the gradients, so the weights stay equal on every rank. Rank 0 alone
+trains the lemmatizer, scores dev, writes the model directory and checkpoints; its decisions (improved, stop) are
+broadcast so every rank decays the learning rate and stops at the same batch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..errors import ConfigError
+
+T = TypeVar("T")
+
+#: How long a rank waits for the others at a collective: rank 0 trains the lemmatizer (capped by
+#: ``[lemmatizer] max_minutes``) and scores dev while the others wait.
+TIMEOUT = datetime.timedelta(minutes=60)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """This process's place among the training processes (rank 0 of 1 when not distributed)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def leads(self) -> bool:
+        """Whether this process scores dev, writes files and shows progress."""
+        return self.rank == 0
+
+    def share(self, batches: Sequence[T]) -> List[T]:
+        """This rank's batches of an epoch's list: every N-th from its rank on, the list first cut to a multiple
+        of N (at most N - 1 batches of an epoch are left out, different ones each epoch)."""
+        usable = len(batches) - len(batches) % self.world_size
+        return list(batches[self.rank : usable : self.world_size])
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every rank when ``flag`` is true on any (e.g. a rank past the time limit)."""
+        if not self.active:
+            return flag
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def from_leader(self, values: Sequence[float], device: torch.device) -> List[float]:
+        """Rank 0's ``values`` on every rank."""
+        if not self.active:
+            return list(values)
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+        dist.broadcast(tensor, src=0)
+        return tensor.tolist()
+
+    def total(self, values: Sequence[float], device: torch.device) -> List[float]:
+        """The sums of ``values`` over the ranks."""
+        if not self.active:
+            return list(values)
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return tensor.tolist()
+
+
+def join(device: torch.device) -> Tuple[Distribution, torch.device]:
+    """Join the process group ``torchrun`` describes in the environment, if any.
+
+    Returns:
+        The :class:`Distribution` and the device this rank trains on (``cuda:LOCAL_RANK`` for a CUDA run).
+
+    Raises:
+        ConfigError: for a device ``torchrun`` cannot share out (an explicit ``cuda:N`` with several processes).
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return Distribution(), device
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        if device.index not in (None, 0):
+            raise ConfigError(
+                f"[system] device = {str(device)!r}: under torchrun each process takes the GPU of its LOCAL_RANK; "
+                'use device = "cuda" or "auto"'
+            )
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
+    return Distribution(rank=rank, world_size=world_size, local_rank=local_rank), device
+
+
+class _Loss(nn.Module):
+    """A model whose forward is its loss: DDP synchronises the gradients of what goes through its forward."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch) -> torch.Tensor:
+        return self.model.loss(batch)
+
+
+class DistributedLoss(DistributedDataParallel):
+    """DDP over a model's loss, with the ``loss(batch)`` method :func:`~bilstm_tagger.training.steps.gradient_step`
+    calls; backward then averages the gradients over the ranks."""
+
+    def loss(self, batch) -> torch.Tensor:
+        return self(batch)
+
+
+def data_parallel(model: nn.Module, distribution: Distribution) -> nn.Module:
+    """What the gradient steps train: ``model`` itself, or under torchrun its DDP wrapper (same parameters).
+
+    The batch is already on this rank's device, so DDP is given no ``device_ids`` and moves nothing.
+    """
+    if not distribution.active:
+        return model
+    return DistributedLoss(_Loss(model))
+
+
+def leave(distribution: Distribution, *, wait: bool = True) -> None:
+    """Leave the process group :func:`join` made: after a last barrier (so that no rank exits while another is in
+    a collective), or at once (``wait=False``) when this rank failed and waiting would hang it."""
+    if distribution.active and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()

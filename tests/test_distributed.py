@@ -1,0 +1,56 @@
+"""Training with DistributedDataParallel under torchrun: each rank's share of the batches, and a 2-process gloo run
+of the tiny config whose model loads and tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bilstm_tagger import load_model, read_conllu
+from bilstm_tagger.training.distributed import Distribution
+
+from .conftest import CONFIGS, OVERFIT_OVERRIDES
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_shares_are_disjoint_equal_and_leave_out_less_than_one_batch_per_rank(world_size):
+    batches = list(range(11))
+    shares = [Distribution(rank=r, world_size=world_size).share(batches) for r in range(world_size)]
+    assert len({len(share) for share in shares}) == 1  # every rank does as many all-reduces as the others
+    taken = [b for share in shares for b in share]
+    assert len(taken) == len(set(taken))
+    assert len(batches) - len(taken) < world_size
+
+
+def test_two_gloo_processes_train_one_model_that_loads_and_tags(tiny_path: Path, tmp_path: Path):
+    output = tmp_path / "model"
+    overrides = {**OVERFIT_OVERRIDES, "training.batch_words": 8, "training.max_epochs": 40, "training.patience": 40}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "bilstm_tagger", "train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_path), "--dev", str(tiny_path),
+        "--output", str(output), "--quiet",
+        *[arg for key, value in overrides.items() for arg in (f"--{key}", str(value))],
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("model written to") == 1  # rank 0 reports, rank 1 does not
+
+    meta = json.loads((output / "meta.json").read_text())
+    assert meta["world_size"] == 2
+    # the two ranks together saw each epoch's words once (less at most one batch left out), not twice
+    sentences = read_conllu(tiny_path)
+    n_words = sum(len(s) for s in sentences)
+    first = json.loads((output / "train_log.jsonl").read_text().splitlines()[0])
+    assert n_words - 8 <= first["words"] <= n_words
+
+    tagger = load_model(output)
+    predicted = tagger.tag([s.forms for s in sentences])
+    gold = [w.upos for s in sentences for w in s.words]
+    got = [tag for tags in predicted for tag in tags["upos"]]
+    assert sum(g == p for g, p in zip(gold, got)) / len(gold) > 0.9
