@@ -61,7 +61,7 @@ def test_lemmatizer_overfits_pairs_the_dictionary_does_not_answer():
     bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
     lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"))
     assert lemmatization.lemmatize([f for f, _, _ in PAIRS], [u for _, u, _ in PAIRS]) == [l for _, _, l in PAIRS]
-    # batching does not change results
+    # one at a time gives the same lemmas
     assert [lemmatization._decode([(f, u)])[0] for f, u, _ in PAIRS] == [l for _, _, l in PAIRS]
 
 
@@ -90,6 +90,18 @@ def test_edit_classifier_copies_a_form_longer_than_any_it_was_trained_on():
     bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
     lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"))
     assert lemmatization.lemmatize([url, "Went"], ["X", "VERB"]) == [url, "go"]
+
+
+def test_predict_lemmas_decodes_only_what_the_classifier_leaves_as_predict_would():
+    pairs = PAIRS + [("http://a.io/x", "X", "http://a.io/x"), ("Paris", "PROPN", "Paris"), ("The", "DET", "the")]
+    vocabs, model = _overfit(pairs)
+    forms, upos = [f for f, _, _ in pairs], [u for _, u, _ in pairs]
+    batch = make_lemma_batch(forms, upos, vocabs)
+    edits, sequences = model.predict_lemmas(batch)
+    assert [ids is None for ids in sequences] == [edit != "decode" for edit in edits]
+    assert {"identity", "lower", "decode"} <= set(edits)
+    decoded = model.predict(batch)  # float32: the subset decodes as the whole batch does
+    assert all(ids == alone for ids, alone in zip(sequences, decoded) if ids is not None)
 
 
 def test_lemmatizer_v1_is_the_model_without_the_edit_classifier():

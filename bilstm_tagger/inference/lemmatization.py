@@ -60,30 +60,22 @@ class Lemmatization:
         return [dictionary.get(key) or cache[key] for key in keys]
 
     def _decode(self, keys: List[Tuple[str, Optional[str]]]) -> List[str]:
-        """Lemmas of (form, UPOS) pairs from the model, forms of similar length together (results do not depend on
-        batching): the edit classifier's shortcuts where it has one, the decoder for the rest."""
+        """Lemmas of (form, UPOS) pairs from the model, forms of similar length together: the edit classifier's
+        shortcuts where it has one, the decoder for the rest. (In float32 the batching does not change results; the
+        CPU's int8 copy quantizes activations per batch, which can move a rare lemma.)"""
         lemmas: List[str] = [""] * len(keys)
         tokens, vocabs = self.vocabs.chars.tokens, self.vocabs
         with torch.inference_mode():
             for chosen in length_batches([max(len(form), 1) for form, _ in keys], batch_words=DECODE_CHARS):
-                forms, upos = [keys[i][0] for i in chosen], [keys[i][1] for i in chosen]
-                batch = make_lemma_batch(forms, upos, vocabs).to(self.device)
-                edits = self.model.predict_edits(batch)
-                to_decode = []
-                for j, (i, form, edit) in enumerate(zip(chosen, forms, edits)):
+                forms = [keys[i][0] for i in chosen]
+                batch = make_lemma_batch(forms, [keys[i][1] for i in chosen], vocabs).to(self.device)
+                edits, sequences = self.model.predict_lemmas(batch, beam_size=self.beam_size)
+                for i, form, edit, ids in zip(chosen, forms, edits, sequences):
                     lemma = apply_edit(edit, form)
                     if lemma is None:
-                        to_decode.append(j)
-                    else:
-                        lemmas[i] = lemma
-                if len(to_decode) < len(chosen):
-                    forms = [forms[j] for j in to_decode]
-                    chosen = [chosen[j] for j in to_decode]
-                    batch = make_lemma_batch(forms, [upos[j] for j in to_decode], vocabs).to(self.device)
-                if not chosen:
-                    continue
-                for i, form, ids in zip(chosen, forms, self.model.predict(batch, beam_size=self.beam_size)):
-                    # a character the model cannot spell (unseen in training) or an empty lemma: the form itself,
-                    # the most frequent lemma of an unseen word
-                    lemmas[i] = form if not ids or UNK_ID in ids or PAD_ID in ids else "".join(tokens[c] for c in ids)
+                        # a character the model cannot spell (unseen in training) or an empty lemma: the form
+                        # itself, the most frequent lemma of an unseen word
+                        bad = not ids or UNK_ID in ids or PAD_ID in ids
+                        lemma = form if bad else "".join(tokens[c] for c in ids)
+                    lemmas[i] = lemma
         return lemmas

@@ -207,29 +207,55 @@ class CharLemmatizer(nn.Module):
 
     # -- decoding -------------------------------------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def predict_edits(self, batch: LemmaBatch) -> List[str]:
-        """Each word's edit (one of :data:`EDITS`): the most probable one if it has at least ``edit_threshold``, else
-        ``"decode"``; every word is ``"decode"`` without an edit classifier."""
+    def _edits(self, initial: Tuple[torch.Tensor, torch.Tensor]) -> List[str]:
+        """Each word's edit from the encoder's final states: the classifier's most probable one if it has at least
+        ``edit_threshold``, else ``"decode"`` (always, without a classifier)."""
+        n = initial[0].shape[1]
         if self.edit_classifier is None:
-            return ["decode"] * len(batch.lengths)
-        self.eval()
-        _, _, initial = self.encode(batch)
+            return ["decode"] * n
         probability, best = self.edit_logits(initial).float().softmax(-1).max(-1)
         best = best.masked_fill(probability < self.edit_threshold, EDITS.index("decode"))
         return [EDITS[i] for i in best.tolist()]
 
     @torch.inference_mode()
+    def predict_edits(self, batch: LemmaBatch) -> List[str]:
+        """Each word's edit (one of :data:`EDITS`; see :meth:`predict_lemmas`)."""
+        self.eval()
+        return self._edits(self.encode(batch)[2])
+
+    @torch.inference_mode()
+    def predict_lemmas(
+        self, batch: LemmaBatch, *, beam_size: Optional[int] = None
+    ) -> Tuple[List[str], List[Optional[List[int]]]]:
+        """Each word's edit, and for the words whose edit is ``"decode"`` their lemma as character ids (None for the
+        others): the forms are encoded once, and only the words left to decode go through the decoder."""
+        self.eval()
+        memory, mask, initial = self.encode(batch)
+        edits = self._edits(initial)
+        sequences: List[Optional[List[int]]] = [None] * len(edits)
+        rows = [i for i, edit in enumerate(edits) if edit == "decode"]
+        if rows:
+            index = torch.tensor(rows, device=memory.device)
+            chosen = LemmaBatch(chars=batch.chars[index], lengths=batch.lengths[index.cpu()], upos=batch.upos[index])
+            encoded = (memory[index], mask[index], (initial[0][:, index], initial[1][:, index]))
+            for row, ids in zip(rows, self.decode(chosen, beam_size=beam_size, encoded=encoded)[0]):
+                sequences[row] = ids
+        return edits, sequences
+
+    @torch.inference_mode()
     def predict(self, batch: LemmaBatch, *, beam_size: Optional[int] = None) -> List[List[int]]:
-        """The best lemma of each word, as character ids without ``<EOS>``."""
+        """The decoder's lemma of each word (the edit classifier aside), as character ids without ``<EOS>``."""
         self.eval()
         sequences, _ = self.decode(batch, beam_size=beam_size)
         return sequences
 
-    def decode(self, batch: LemmaBatch, *, beam_size: Optional[int] = None) -> Tuple[List[List[int]], torch.Tensor]:
-        """Beam search, never worse than greedy under the model: character ids per word and log-probabilities (U,)."""
+    def decode(
+        self, batch: LemmaBatch, *, beam_size: Optional[int] = None, encoded=None
+    ) -> Tuple[List[List[int]], torch.Tensor]:
+        """Beam search, never worse than greedy under the model: character ids per word and log-probabilities (U,).
+        ``encoded`` is :meth:`encode`'s output for ``batch`` when the caller has it."""
         beam_size = self.beam_size if beam_size is None else beam_size
-        encoded = self.encode(batch)
+        encoded = self.encode(batch) if encoded is None else encoded
         sequences, scores = self.beam_search(batch, encoded, beam_size)
         if beam_size > 1:
             greedy, greedy_scores = self.beam_search(batch, encoded, 1)
