@@ -40,6 +40,8 @@ class Distribution:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    owns_group: bool = False
+    """Whether :func:`join` created the process group (and :func:`leave` ends it)."""
 
     @property
     def active(self) -> bool:
@@ -102,9 +104,10 @@ def join(device: torch.device) -> Tuple[Distribution, torch.device]:
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()  # a caller's own group is used as it is, and left to the caller
+    if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
-    return Distribution(rank=rank, world_size=world_size, local_rank=local_rank), device
+    return Distribution(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns_group), device
 
 
 class _Loss(nn.Module):
@@ -142,4 +145,5 @@ def leave(distribution: Distribution, *, wait: bool = True) -> None:
     if distribution.active and dist.is_initialized():
         if wait:
             dist.barrier()
-        dist.destroy_process_group()
+        if distribution.owns_group:
+            dist.destroy_process_group()
