@@ -73,6 +73,7 @@ DEFAULT_CONFIG = {
     "beam_size": None,
     "constrain_length": None,
     "lemmatize": True,
+    "adapt_threads": True,
 }
 #: Doc attribute written for each target
 ATTRIBUTES = {name: ATTRIBUTE_IDS[target.spacy_attribute] for name, target in TARGETS.items()}
@@ -100,6 +101,8 @@ class BiLSTMTaggerComponent(Pipe):
         beam_size: seq2seq models: beam width (None: the model's own).
         constrain_length: seq2seq models: exactly one tag per word (None: the model's own).
         lemmatize: set ``token.lemma_`` when the model lemmatizes (False: leave lemmas alone, faster).
+        adapt_threads: on the CPU, drop to one torch thread while another process takes a core (see
+            ``InferenceOptions.adapt_threads``; False: always torch's thread count).
 
     Raises:
         OptionError: for an option with a wrong value.
@@ -120,6 +123,7 @@ class BiLSTMTaggerComponent(Pipe):
         beam_size: Optional[int] = None,
         constrain_length: Optional[bool] = None,
         lemmatize: bool = True,
+        adapt_threads: bool = True,
     ) -> None:
         self.vocab = vocab
         self.name = name
@@ -127,7 +131,7 @@ class BiLSTMTaggerComponent(Pipe):
         self.batch_size = batch_size
         self.options = InferenceOptions(
             device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length,
-            lemmatize=lemmatize,
+            lemmatize=lemmatize, adapt_threads=adapt_threads,
         )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
@@ -342,6 +346,7 @@ def make_bilstm_tagger(
     beam_size: Optional[int],
     constrain_length: Optional[bool],
     lemmatize: bool,
+    adapt_threads: bool,
 ) -> BiLSTMTaggerComponent:
     """spaCy factory for the ``bilstm_tagger`` component (see :class:`BiLSTMTaggerComponent`)."""
     return BiLSTMTaggerComponent(
@@ -354,4 +359,5 @@ def make_bilstm_tagger(
         beam_size=beam_size,
         constrain_length=constrain_length,
         lemmatize=lemmatize,
+        adapt_threads=adapt_threads,
     )

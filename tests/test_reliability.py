@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from bilstm_tagger import ModelDirError, load_config, train
+from bilstm_tagger import ModelDirError, load_config, load_model, read_conllu, train
 from bilstm_tagger.cli import main
+from bilstm_tagger.inference.options import OptionError
 from bilstm_tagger.serialization import read_model, save_model
 
 from .conftest import CONFIGS, OVERFIT_OVERRIDES, ROOT, data_overrides
@@ -354,3 +355,63 @@ def test_train_deterministic_setting_holds_only_during_training(tiny_data, tmp_p
             seen.clear()
     finally:
         files._after_step = None
+
+
+# -- threads on a busy machine -----------------------------------------------------------------------------------
+
+
+def test_thread_governor_takes_one_thread_when_starved_and_tries_again_less_often():
+    from bilstm_tagger.threads import ThreadGovernor
+
+    governor = ThreadGovernor(None, None, first_wait=2, longest_wait=4)
+    governor.record(1.97, 2)  # both threads got their cores
+    assert not governor.one_thread
+    governor.record(1.1, 2)  # two threads got 1.1 cores: another process has one
+    assert governor.one_thread
+    governor.record(1.0, 1)
+    governor.record(1.0, 1)
+    assert not governor.one_thread  # after 2 batches, a try
+    governor.record(1.2, 2)  # still busy: back to one thread, the next try after 4 batches
+    assert (governor.one_thread, governor.wait) == (True, 4)
+    for _ in range(3):
+        governor.record(1.0, 1)
+        assert governor.one_thread
+    governor.record(1.0, 1)
+    assert not governor.one_thread
+    governor.record(1.2, 2)
+    assert governor.wait == 4  # never longer than longest_wait
+    for _ in range(4):
+        governor.record(1.0, 1)
+    governor.record(1.95, 2)  # the other process is gone: two threads, and short waits again
+    assert (governor.one_thread, governor.wait) == (False, 2)
+
+
+def test_thread_governor_never_raises_the_thread_count():
+    from bilstm_tagger.threads import ThreadGovernor
+
+    calls = []
+    governor = ThreadGovernor(calls.append, lambda: 1)  # a forked worker's one thread
+    with governor.running():
+        pass
+    assert calls == []  # raising it there would enter the parent's broken thread pool
+
+
+def test_adapting_threads_changes_no_tag_and_leaves_torch_threads_as_they_were(tiny_model, tiny_data):
+    import torch
+
+    from bilstm_tagger import InferenceOptions
+
+    sentences = [s.forms for s in read_conllu(tiny_data)] * 20
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        adapting = load_model(tiny_model, InferenceOptions(adapt_threads=True))
+        assert adapting.threads is not None
+        tags = adapting.tag(sentences, batch_words=8)  # many batches, each a choice
+        assert torch.get_num_threads() == 2
+        assert tags == load_model(tiny_model, InferenceOptions(adapt_threads=False)).tag(sentences, batch_words=8)
+        assert load_model(tiny_model, InferenceOptions(adapt_threads=False)).threads is None
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(OptionError, match="adapt_threads must be true or false"):
+        InferenceOptions(adapt_threads="yes")

@@ -20,6 +20,7 @@ from ..models.batching import length_batches
 from ..models.lemmatizer import apply_edit, make_lemma_batch
 from .runtime import quantized
 from ..serialization import TrainedLemmatizer
+from ..threads import ThreadGovernor, running
 from ..vocab import PAD_ID, UNK_ID
 
 #: Padded characters per decoding batch (the beam multiplies it by beam_size). Batches group forms of similar length:
@@ -47,6 +48,7 @@ class Lemmatization:
         self.device = device
         self.beam_size = beam_size
         self.cache: Dict[Tuple[str, Optional[str]], str] = {}
+        self.threads: Optional[ThreadGovernor] = None  # set by the Tagger (InferenceOptions.adapt_threads)
 
     def lemmatize(self, forms: Sequence[str], upos: Sequence[Optional[str]]) -> List[str]:
         """One lemma per word, given its form and (predicted or gold) UPOS."""
@@ -69,7 +71,8 @@ class Lemmatization:
             for chosen in length_batches([max(len(form), 1) for form, _ in keys], batch_words=DECODE_CHARS):
                 forms = [keys[i][0] for i in chosen]
                 batch = make_lemma_batch(forms, [keys[i][1] for i in chosen], vocabs).to(self.device)
-                edits, sequences = self.model.predict_lemmas(batch, beam_size=self.beam_size)
+                with running(self.threads):
+                    edits, sequences = self.model.predict_lemmas(batch, beam_size=self.beam_size)
                 for i, form, edit, ids in zip(chosen, forms, edits, sequences):
                     lemma = apply_edit(edit, form)
                     if lemma is None:

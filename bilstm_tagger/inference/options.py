@@ -54,6 +54,9 @@ class InferenceOptions:
         cached_projections: BiLSTM: keep each form's first-layer input projections and run the recurrence step by
             step (float32 only); None: on for the CPU in float32, where it is fastest.
         lemmatize: for a model that lemmatizes, predict lemmas (False: tags only, faster).
+        adapt_threads: on the CPU, tag with torch's thread count while the process gets those cores, and with one
+            thread while another process takes them (:class:`~bilstm_tagger.threads.ThreadGovernor`); False:
+            always torch's thread count.
 
     Raises:
         OptionError: for a value outside its range.
@@ -66,6 +69,7 @@ class InferenceOptions:
     constrain_length: Optional[bool] = None
     cached_projections: Optional[bool] = None
     lemmatize: bool = True
+    adapt_threads: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "device", check_device(self.device))
@@ -79,6 +83,8 @@ class InferenceOptions:
             raise OptionError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
         if not isinstance(self.lemmatize, bool):
             raise OptionError(f"lemmatize must be true or false, not {self.lemmatize!r}")
+        if not isinstance(self.adapt_threads, bool):
+            raise OptionError(f"adapt_threads must be true or false, not {self.adapt_threads!r}")
         if self.cached_projections and self.precision != "fp32":
             raise OptionError(f"cached_projections is a float32 path; precision {self.precision} does not use it")
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from ..models.base import CountingTagger, TaggerModel
-from ..threads import one_torch_thread_in_forked_children
+from ..threads import ThreadGovernor, one_torch_thread_in_forked_children, running
 from ..models.batching import length_batches
 from ..models.neural import NeuralTagger
 from ..vocab import Vocabularies
@@ -84,6 +84,7 @@ class NeuralRuntime:
         self.decoding = {
             name: getattr(options, name) for name in model.decoding_settings if getattr(options, name) is not None
         }
+        self.threads: Optional[ThreadGovernor] = None  # set by the Tagger (InferenceOptions.adapt_threads)
 
     def tag_ids(self, sentences: Sequence[Sequence[str]], batch_words: int) -> TagIds:
         """Best label ids for non-empty sentences, batched by length; the result does not depend on batch_words."""
@@ -94,10 +95,12 @@ class NeuralRuntime:
         )
         with torch.inference_mode(), autocast:
             for group in length_batches([len(s) for s in sentences], batch_words=batch_words):
-                batch = self.cache.make_batch([sentences[i] for i in group])
-                predicted = {
-                    target: ids.cpu().tolist() for target, ids in self.model.predict(batch, **self.decoding).items()
-                }
+                with running(self.threads):
+                    batch = self.cache.make_batch([sentences[i] for i in group])
+                    predicted = {
+                        target: ids.cpu().tolist()
+                        for target, ids in self.model.predict(batch, **self.decoding).items()
+                    }
                 for row, i in enumerate(group):
                     n = len(sentences[i])
                     results[i] = {target: ids[row][:n] for target, ids in predicted.items()}

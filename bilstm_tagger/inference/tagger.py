@@ -15,6 +15,7 @@ from confection import Config
 
 from ..models.base import TaggerModel
 from ..serialization import TrainedModel, read_model
+from ..threads import ThreadGovernor
 from ..vocab import Vocabularies
 from .device import resolve_device
 from .lemmatization import Lemmatization
@@ -56,6 +57,13 @@ class Tagger:
             Lemmatization(trained.lemmatizer, self.runtime.device)
             if trained.lemmatizer is not None and options.lemmatize else None
         )
+        # one thread choice for the tagger's batches and the lemmatizer's: each batch of either is one to learn from
+        self.threads: Optional[ThreadGovernor] = None
+        if options.adapt_threads and self.runtime.device.type == "cpu" and hasattr(self.runtime, "threads"):
+            self.threads = ThreadGovernor(torch.set_num_threads, torch.get_num_threads)
+            self.runtime.threads = self.threads
+            if self.lemmatization is not None:
+                self.lemmatization.threads = self.threads
 
     @property
     def config(self) -> Config:
