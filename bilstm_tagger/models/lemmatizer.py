@@ -32,6 +32,7 @@ from ..registry import registry
 from ..vocab import IGNORE_INDEX, PAD_ID, UNK_ID, LemmaVocabularies
 from .base import architecture_builder
 from .batching import char_ids
+from .beam import Beam
 from .neural import load_module_arrays, module_arrays, run_packed
 
 #: A decoded lemma may be this many characters longer than its form (German "gab" -> "geben" is 2).
@@ -267,9 +268,7 @@ class CharLemmatizer(nn.Module):
     def beam_search(self, batch: LemmaBatch, encoded, beam_size: int) -> Tuple[List[List[int]], torch.Tensor]:
         """Decode every word at once, ``beam_size`` (K) hypotheses each.
 
-        A hypothesis that has emitted ``<EOS>`` stays in the beam and can only be extended by ``<EOS>`` at no
-        cost, so finished and live ones compete for the same K places; a word is done when its best hypothesis is.
-        A word's lemma is cut at ``EXTRA_STEPS`` characters more than its form (its own cap, so that batching does
+        The search is :class:`~bilstm_tagger.models.beam.Beam`'s. A word's lemma is cut at ``EXTRA_STEPS`` characters more than its form (its own cap, so that batching does
         not change results).
 
         Returns:
@@ -278,43 +277,24 @@ class CharLemmatizer(nn.Module):
         memory, mask, (h, c) = encoded
         n, k = memory.shape[0], beam_size
         device = memory.device
-        vocab = self.eos + 1
         limits = batch.lengths.to(device) + EXTRA_STEPS  # (U,)
         expand = functools.partial(torch.repeat_interleave, repeats=k, dim=0)
         memory, mask, upos = expand(memory), expand(mask), expand(batch.upos.to(device))
         state = (h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1))
-        scores = torch.full((n, k), float("-inf"), device=device)
-        scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
-        finished = torch.zeros(n, k, dtype=torch.bool, device=device)
+        beam = Beam(n, k, self.eos + 1, self.eos, device)
         previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
-        is_eos = torch.arange(vocab, device=device) == self.eos
-        only_eos = torch.full((vocab,), float("-inf"), device=device).masked_fill(is_eos, 0.0)
-        offsets = (torch.arange(n, device=device) * k)[:, None]
-        history: List[Tuple[torch.Tensor, torch.Tensor]] = []
         for t in range(int(limits.max()) + 1):
             out, state = self.decoder(self._with_upos(previous[:, None], upos), state)
-            log_probs = self.output(self.attend(out, memory, mask)).squeeze(1).log_softmax(-1).view(n, k, vocab)
+            log_probs = self.output(self.attend(out, memory, mask)).squeeze(1).log_softmax(-1).view(n, k, beam.vocab)
             at_limit = (t >= limits)[:, None, None]  # past a word's cap only <EOS> is left
-            log_probs = log_probs.masked_fill(at_limit & ~is_eos, float("-inf"))
-            log_probs = torch.where(finished[..., None], only_eos, log_probs)
-            top_scores, top_index = (scores[..., None] + log_probs).view(n, k * vocab).topk(k, dim=-1)
-            rows, chars = top_index // vocab, top_index % vocab
-            history.append((rows, chars))
-            scores = top_scores
-            finished = finished.gather(1, rows) | (chars == self.eos)
-            flat = (rows + offsets).flatten()
+            log_probs = log_probs.masked_fill(at_limit & ~beam.is_eos, float("-inf"))
+            _, chars, flat = beam.advance(log_probs)
             state = (state[0][:, flat], state[1][:, flat])
             previous = chars.flatten()
-            if bool(finished[:, 0].all()):
+            if beam.done:
                 break
-        best = torch.where(finished, scores, float("-inf")).argmax(-1)
-        best_scores = scores.gather(1, best[:, None]).squeeze(1)
-        steps = np.zeros((n, len(history)), dtype=np.int64)
-        slot = best
-        for t in range(len(history) - 1, -1, -1):  # follow the back-pointers
-            rows, chars = history[t]
-            steps[:, t] = chars.gather(1, slot[:, None]).squeeze(1).cpu().numpy()
-            slot = rows.gather(1, slot[:, None]).squeeze(1)
+        best, best_scores = beam.best()
+        steps, _ = beam.trace(best)
         sequences = []
         for row in steps.tolist():
             end = row.index(self.eos) if self.eos in row else len(row)

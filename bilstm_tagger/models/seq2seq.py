@@ -30,6 +30,7 @@ from ..registry import registry
 from ..vocab import IGNORE_INDEX
 from .base import architecture_builder
 from .batching import Batch
+from .beam import Beam
 from .embedding import WordCharEmbedding
 from .neural import NeuralTagger, reverse_padded, run_packed
 
@@ -257,9 +258,7 @@ class Seq2SeqTagger(NeuralTagger):
             Label ids per target (B, T), ``MISSING`` where no tag was emitted, and each sentence's log-probability
             of its primary sequence, ``<EOS>`` included (B,).
 
-        A hypothesis that has emitted ``<EOS>`` stays in the beam and can only be extended by ``<EOS>`` at no
-        cost, so finished and live hypotheses compete for the same K places; a sentence is done once its best
-        hypothesis is finished, since a live one can only lose probability.
+        The search itself (scores, back-pointers, finished hypotheses) is :class:`~bilstm_tagger.models.beam.Beam`'s.
         """
         n, t_max, _ = states.shape
         k = beam_size
@@ -275,57 +274,41 @@ class Seq2SeqTagger(NeuralTagger):
         if self.attention:
             memory, mask = expand(memory), expand(mask)
         feed = states.new_zeros(n * k, self.hidden) if self.input_feeding else None
-        scores = torch.full((n, k), float("-inf"), device=device)
-        scores[:, 0] = 0.0  # one hypothesis to start from, not k copies of it
-        finished = torch.zeros(n, k, dtype=torch.bool, device=device)
+        beam = Beam(n, k, vocab, self.eos, device)
         previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
-        is_eos = torch.arange(vocab, device=device) == self.eos
-        only_eos = torch.full((vocab,), float("-inf"), device=device).masked_fill(is_eos, 0.0)
-        offsets = (torch.arange(n, device=device) * k)[:, None]
-        history: List[Tuple[torch.Tensor, torch.Tensor, Dict[str, torch.Tensor]]] = []  # (rows, tags, others)
+        # the other targets' tags at each step, greedy from the same decoder output, reordered with the beam
+        others: Dict[str, List[torch.Tensor]] = {target: [] for target in self.heads if target != self.primary}
         for t in range(max_steps):
             out, state = self.step(previous, state, feed, memory, mask)
             log_probs = self.heads[self.primary](out).log_softmax(-1).view(n, k, vocab)
             if constrain_length:
                 # before a sentence's last word <EOS> is impossible; from then on only <EOS> is
                 words_left = (t < lengths)[:, None, None]
-                log_probs = log_probs.masked_fill(words_left & is_eos, float("-inf"))
+                log_probs = log_probs.masked_fill(words_left & beam.is_eos, float("-inf"))
             else:
                 # a sentence's last allowed step (its own cap, so that batching does not change results)
                 words_left = (t < 2 * lengths + 4)[:, None, None]
-            log_probs = log_probs.masked_fill(~words_left & ~is_eos, float("-inf"))
-            log_probs = torch.where(finished[..., None], only_eos, log_probs)
-            top_scores, top_index = (scores[..., None] + log_probs).view(n, k * vocab).topk(k, dim=-1)
-            rows, tags = top_index // vocab, top_index % vocab  # (B, K): the extended hypothesis and its tag
-            others = {
-                target: head(out).argmax(-1).view(n, k).gather(1, rows)
-                for target, head in self.heads.items() if target != self.primary
-            }
-            history.append((rows, tags, others))
-            scores = top_scores
-            finished = finished.gather(1, rows) | (tags == self.eos)
-            flat = (rows + offsets).flatten()
+            log_probs = log_probs.masked_fill(~words_left & ~beam.is_eos, float("-inf"))
+            rows, tags, flat = beam.advance(log_probs)
+            for target, stream in others.items():
+                stream.append(self.heads[target](out).argmax(-1).view(n, k).gather(1, rows))
             state = (state[0][:, flat], state[1][:, flat])
             feed = out[flat] if self.input_feeding else None
             previous = tags.flatten()
-            if bool(finished[:, 0].all()):
+            if beam.done:
                 break
-        best = torch.where(finished, scores, float("-inf")).argmax(-1)  # every sentence has finished by now
-        best_scores = scores.gather(1, best[:, None]).squeeze(1)
-        steps = len(history)
-        sequence = torch.full((n, max(steps, t_max)), MISSING, dtype=torch.long, device=device)
-        other_sequences = {target: sequence.clone() for target in history[0][2]} if history else {}
-        slot = best
-        for t in range(steps - 1, -1, -1):  # follow the back-pointers
-            rows, tags, others = history[t]
-            sequence[:, t] = tags.gather(1, slot[:, None]).squeeze(1)
-            for target, ids in others.items():
-                other_sequences[target][:, t] = ids.gather(1, slot[:, None]).squeeze(1)
-            slot = rows.gather(1, slot[:, None]).squeeze(1)
+        best, best_scores = beam.best()  # every sentence has finished by now
+        traced, traced_others = beam.trace(best, **others)
+        width = max(traced.shape[1], t_max)
+
+        def padded(ids: torch.Tensor) -> torch.Tensor:  # (B, steps) -> (B, width), MISSING after the last step
+            return torch.cat([ids, ids.new_full((n, width - ids.shape[1]), MISSING)], dim=1)
+
+        sequence = padded(traced)
         # keep the tags before <EOS>, one per word at most
         emitted = (sequence == self.eos).long().cumsum(-1) == 0
         emitted &= torch.arange(sequence.shape[1], device=device)[None, :] < lengths[:, None]
-        result = {self.primary: sequence, **other_sequences}
+        result = {self.primary: sequence, **{target: padded(ids) for target, ids in traced_others.items()}}
         result = {target: ids.masked_fill(~emitted, MISSING)[:, :t_max].cpu() for target, ids in result.items()}
         return result, best_scores.cpu()
 
