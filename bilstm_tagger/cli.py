@@ -78,6 +78,11 @@ def _decoding_args(parser: argparse.ArgumentParser) -> None:
         help="seq2seq models: let the decoder emit more or fewer tags than words (missing tags count as errors)",
     )
     parser.add_argument(
+        "--independent-tags", dest="consistent_tags", action="store_const", const=False,
+        help="BiLSTM/RNN models: each head (UPOS, XPOS, FEATS) picks its label on its own (default: UPOS is chosen "
+        "together with XPOS and FEATS among the pairs seen in training, where the model records them)",
+    )
+    parser.add_argument(
         "--no-lemmas", dest="lemmatize", action="store_false",
         help="a model that lemmatizes: tags only (faster; predict then leaves LEMMA as it is)",
     )
@@ -247,6 +252,7 @@ def _inference_options(args: argparse.Namespace) -> InferenceOptions:
         precision=getattr(args, "precision", "fp32"),
         beam_size=getattr(args, "beam_size", None),
         constrain_length=getattr(args, "constrain_length", None),
+        consistent_tags=getattr(args, "consistent_tags", None),
         lemmatize=getattr(args, "lemmatize", True),
     )
 

@@ -3,7 +3,8 @@
 A model directory holds::
 
     config.cfg         the resolved training config (confection), [model] naming the architecture
-    vocab.json         word and character vocabularies with counts, and every training form
+    vocab.json         word and character vocabularies with counts, every training form, and the (UPOS, XPOS)
+                       and (UPOS, FEATS) pairs seen in training
     labels.json        the label list of each trained target
     model.safetensors  the weights, as the model's named arrays (:meth:`TaggerModel.to_arrays
                        <bilstm_tagger.models.base.TaggerModel.to_arrays>`)

@@ -72,6 +72,7 @@ DEFAULT_CONFIG = {
     "precision": "fp32",
     "beam_size": None,
     "constrain_length": None,
+    "consistent_tags": None,
     "lemmatize": True,
     "adapt_threads": True,
 }
@@ -100,6 +101,8 @@ class BiLSTMTaggerComponent(Pipe):
         precision: "fp32", "int8", "bf16" or "fp16" (see the module docstring).
         beam_size: seq2seq models: beam width (None: the model's own).
         constrain_length: seq2seq models: exactly one tag per word (None: the model's own).
+        consistent_tags: BiLSTM/RNN models: UPOS chosen together with XPOS and FEATS among the pairs seen in
+            training (None: where the model records them; False: each head on its own).
         lemmatize: set ``token.lemma_`` when the model lemmatizes (False: leave lemmas alone, faster).
         adapt_threads: on the CPU, drop to one torch thread while another process takes a core (see
             ``InferenceOptions.adapt_threads``; False: always torch's thread count).
@@ -122,6 +125,7 @@ class BiLSTMTaggerComponent(Pipe):
         precision: str = "fp32",
         beam_size: Optional[int] = None,
         constrain_length: Optional[bool] = None,
+        consistent_tags: Optional[bool] = None,
         lemmatize: bool = True,
         adapt_threads: bool = True,
     ) -> None:
@@ -131,7 +135,7 @@ class BiLSTMTaggerComponent(Pipe):
         self.batch_size = batch_size
         self.options = InferenceOptions(
             device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length,
-            lemmatize=lemmatize, adapt_threads=adapt_threads,
+            consistent_tags=consistent_tags, lemmatize=lemmatize, adapt_threads=adapt_threads,
         )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
@@ -345,6 +349,7 @@ def make_bilstm_tagger(
     precision: str,
     beam_size: Optional[int],
     constrain_length: Optional[bool],
+    consistent_tags: Optional[bool],
     lemmatize: bool,
     adapt_threads: bool,
 ) -> BiLSTMTaggerComponent:
@@ -358,6 +363,7 @@ def make_bilstm_tagger(
         precision=precision,
         beam_size=beam_size,
         constrain_length=constrain_length,
+        consistent_tags=consistent_tags,
         lemmatize=lemmatize,
         adapt_threads=adapt_threads,
     )

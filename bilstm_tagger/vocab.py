@@ -76,12 +76,16 @@ class Vocabularies:
         labels: for each trained labelled target (:data:`~bilstm_tagger.targets.LABELLED_TARGETS`), its labels in
             id order.
         train_forms: every form seen in training, exactly as written: what "unseen word" is measured against.
+        tag_pairs: for each other labelled target trained beside UPOS, the ``[upos, label]`` pairs seen on one
+            word in training, sorted (what :mod:`~bilstm_tagger.models.tag_pairs` chooses among; empty for a
+            model directory written before they were saved).
     """
 
     words: Vocab
     chars: Vocab
     labels: Dict[str, List[str]]
     train_forms: List[str] = field(default_factory=list)
+    tag_pairs: Dict[str, List[List[str]]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -99,6 +103,7 @@ class Vocabularies:
         word_counts: Counter = Counter()
         char_counts: Counter = Counter()
         form_set = set()
+        pairs: Dict[str, set] = {target: set() for target in targets if target != "upos"}
         label_counts: Dict[str, Counter] = {target: Counter() for target in targets}
         # targets whose "_" is a label: trained only when some word has something else
         annotated = {t: False for t in targets if TARGETS[t].underscore == EMPTY_SET}
@@ -111,6 +116,11 @@ class Vocabularies:
                     value = getattr(word, target)
                     if value is not None:
                         label_counts[target][value] += 1
+                if word.upos is not None and "upos" in targets:
+                    for target, seen in pairs.items():
+                        value = getattr(word, target)
+                        if value is not None:
+                            seen.add((word.upos, value))
                 for target in annotated:
                     annotated[target] = annotated[target] or getattr(word, target) != "_"
         labels = {
@@ -123,6 +133,11 @@ class Vocabularies:
             chars=Vocab.from_counts(char_counts),
             labels=labels,
             train_forms=sorted(form_set),
+            tag_pairs={
+                target: [list(pair) for pair in sorted(seen)]
+                for target, seen in pairs.items()
+                if seen and target in labels and "upos" in labels
+            },
         )
 
     @property
@@ -136,6 +151,7 @@ class Vocabularies:
             "chars": self.chars.to_dict(),
             "labels": self.labels,
             "train_forms": self.train_forms,
+            "tag_pairs": self.tag_pairs,
         }
 
     @classmethod
@@ -145,6 +161,7 @@ class Vocabularies:
             chars=Vocab.from_dict(data["chars"]),
             labels={k: list(v) for k, v in data["labels"].items()},
             train_forms=list(data["train_forms"]),
+            tag_pairs={k: [list(pair) for pair in v] for k, v in data.get("tag_pairs", {}).items()},
         )
 
 

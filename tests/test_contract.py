@@ -42,6 +42,7 @@ def hmm_model(tmp_path_factory):
         ({"beam_size": 0}, "beam size must be at least 1"),
         ({"batch_words": 0}, "batch_words must be a positive integer"),
         ({"precision": "int8", "cached_projections": True}, "cached_projections is a float32 path"),
+        ({"consistent_tags": "yes"}, "consistent_tags must be true, false or null"),
     ],
 )
 def test_options_wrong_values_are_refused_when_made(options, message):
@@ -60,6 +61,7 @@ def test_options_device_is_normalised():
         ({"device": "cuda"}, "HMM models run on cpu, not 'cuda'"),
         ({"beam_size": 2}, "beam_size is a decoding setting of seq2seq models; this model is HMM"),
         ({"cached_projections": False}, "cached_projections is an option of BiLSTM models; this model is HMM"),
+        ({"consistent_tags": True}, "consistent_tags is a decoding setting of BiLSTM and RNN models; this model is HMM"),
     ],
 )
 def test_options_a_family_lacks_name_the_family(hmm_model, options, message):

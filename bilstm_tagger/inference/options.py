@@ -53,6 +53,9 @@ class InferenceOptions:
         constrain_length: seq2seq: exactly one tag per word; None: the model's own.
         cached_projections: BiLSTM: keep each form's first-layer input projections and run the recurrence step by
             step (float32 only); None: on for the CPU in float32, where it is fastest.
+        consistent_tags: BiLSTM and RNN: choose each word's UPOS together with its XPOS and FEATS, among the
+            pairs seen in training (:mod:`~bilstm_tagger.models.tag_pairs`); None: on where the model directory
+            records those pairs (models trained since they are saved), False: each head on its own.
         lemmatize: for a model that lemmatizes, predict lemmas (False: tags only, faster).
         adapt_threads: on the CPU, tag with torch's thread count while the process gets those cores, and with one
             thread while another process takes them (:class:`~bilstm_tagger.threads.ThreadGovernor`); False:
@@ -68,6 +71,7 @@ class InferenceOptions:
     beam_size: Optional[int] = None
     constrain_length: Optional[bool] = None
     cached_projections: Optional[bool] = None
+    consistent_tags: Optional[bool] = None
     lemmatize: bool = True
     adapt_threads: bool = True
 
@@ -81,6 +85,8 @@ class InferenceOptions:
             raise OptionError(f"beam size must be at least 1, not {self.beam_size!r}")
         if self.precision == "int8" and self.device.startswith("cuda"):
             raise OptionError(f"precision int8 is for CPUs; on {self.device} use bf16 or fp16")
+        if self.consistent_tags is not None and not isinstance(self.consistent_tags, bool):
+            raise OptionError(f"consistent_tags must be true, false or null, not {self.consistent_tags!r}")
         if not isinstance(self.lemmatize, bool):
             raise OptionError(f"lemmatize must be true or false, not {self.lemmatize!r}")
         if not isinstance(self.adapt_threads, bool):
@@ -107,5 +113,7 @@ class InferenceOptions:
         for name in ("beam_size", "constrain_length"):
             if getattr(self, name) is not None and name not in model.decoding_settings:
                 raise OptionError(f"{name} is a decoding setting of seq2seq models; this model is {family}")
+        if self.consistent_tags and "consistent_tags" not in model.decoding_settings:
+            raise OptionError(f"consistent_tags is a decoding setting of BiLSTM and RNN models; this model is {family}")
         if self.cached_projections is not None and "projection" not in model.form_encodings:
             raise OptionError(f"cached_projections is an option of BiLSTM models; this model is {family}")

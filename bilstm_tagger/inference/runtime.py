@@ -3,7 +3,8 @@
 A counting model (the HMM) tags sentences itself. A torch model is run by a :class:`NeuralRuntime`: on its device,
 in its precision (a quantized copy for int8, autocast for bf16/fp16), through a
 :class:`~bilstm_tagger.inference.form_cache.FormCache`, in length-bucketed batches, with the decoding settings its
-family declares. Options arrive already checked (:class:`~bilstm_tagger.inference.options.InferenceOptions`).
+family declares (for ``consistent_tags``, a table of the vocabularies' (UPOS, tag) pairs). Options arrive already
+checked (:class:`~bilstm_tagger.inference.options.InferenceOptions`).
 
 **Forks.** The first :class:`NeuralRuntime` makes every child forked after it start with one torch thread
 (:mod:`bilstm_tagger.threads`: a child of a process whose thread pool has run would hang in it, and several
@@ -23,9 +24,10 @@ from ..models.base import CountingTagger, TaggerModel
 from ..threads import ThreadGovernor, one_torch_thread_in_forked_children, running
 from ..models.batching import length_batches
 from ..models.neural import NeuralTagger
+from ..models.tag_pairs import TagPairs
 from ..vocab import Vocabularies
 from .form_cache import FormCache
-from .options import InferenceOptions
+from .options import InferenceOptions, OptionError
 
 #: torch.autocast dtype of each precision that runs under autocast
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -81,9 +83,19 @@ class NeuralRuntime:
             projections = "projection" in model.form_encodings and device.type == "cpu" and options.precision == "fp32"
         encoding = "projection" if projections else "embedding"
         self.cache = FormCache(vocabs=vocabs, model=self.model, device=device, encoding=encoding)
-        self.decoding = {
-            name: getattr(options, name) for name in model.decoding_settings if getattr(options, name) is not None
+        self.decoding: Dict[str, object] = {
+            name: getattr(options, name)
+            for name in model.decoding_settings
+            if getattr(options, name) is not None and name != "consistent_tags"
         }
+        if "consistent_tags" in model.decoding_settings and options.consistent_tags is not False:
+            if vocabs.tag_pairs:
+                self.decoding["tag_pairs"] = TagPairs(vocabs.labels, vocabs.tag_pairs, device)
+            elif options.consistent_tags:
+                raise OptionError(
+                    "consistent_tags: this model directory records no (UPOS, tag) pairs (it was trained before "
+                    "they were saved, or has no UPOS); train it again, or leave consistent_tags unset"
+                )
         self.threads: Optional[ThreadGovernor] = None  # set by the Tagger (InferenceOptions.adapt_threads)
 
     def tag_ids(self, sentences: Sequence[Sequence[str]], batch_words: int) -> TagIds:

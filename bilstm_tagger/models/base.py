@@ -42,7 +42,8 @@ class TaggerModel(abc.ABC):
             ``n_labels``, ``feats_labels`` (the FEATS label strings, for a head that splits them into features).
         precisions: the ``precision`` inference options it can tag in.
         device_types: the kinds of device it can run on ("cpu", "cuda").
-        decoding_settings: inference options passed to its ``predict`` (the seq2seq beam search's).
+        decoding_settings: inference options its ``predict`` takes (the seq2seq beam search's; ``consistent_tags``
+            for the families with one head per target, which predict takes as a ``TagPairs`` table).
         form_encodings: what a form cache may keep per form besides the word representation ("projection": the
             first layer's input projections, the ``cached_projections`` option).
         n_labels: labels per trained target.

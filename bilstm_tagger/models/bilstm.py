@@ -104,6 +104,9 @@ class BiLSTMTagger(NeuralTagger):
             return self.heads["feats"].predict(scores)
         return super().target_ids(target, scores)
 
+    def label_scored(self, target: str) -> bool:
+        return not (self.factored and target == "feats")
+
     def label_lists(self, labels: Mapping[str, List[str]]) -> Mapping[str, List[str]]:
         return {**labels, "feats": self.heads["feats"].labels()} if self.factored else labels
 

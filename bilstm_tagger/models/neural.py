@@ -1,4 +1,5 @@
-"""What every torch tagger family shares: per-target logits from a batch, the training loss, argmax prediction,
+"""What every torch tagger family shares: per-target logits from a batch, the training loss, prediction (each
+head's argmax, or UPOS chosen together with the heads paired with it: :mod:`~bilstm_tagger.models.tag_pairs`),
 the per-form encodings a form cache keeps, and weights as plain arrays.
 
 A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; :meth:`NeuralTagger.loss` and
@@ -9,7 +10,7 @@ form cache are the inference layer's (:mod:`bilstm_tagger.inference`), not the m
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict, Mapping, Tuple
+from typing import ClassVar, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..vocab import IGNORE_INDEX
 from .base import TaggerModel
 from .batching import Batch
+from .tag_pairs import TagPairs
 
 
 def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor):
@@ -52,6 +54,7 @@ class NeuralTagger(nn.Module, TaggerModel):
     """
 
     precisions: ClassVar[Tuple[str, ...]] = ("fp32", "bf16", "fp16", "int8")
+    decoding_settings: ClassVar[Tuple[str, ...]] = ("consistent_tags",)
     device_types: ClassVar[Tuple[str, ...]] = ("cpu", "cuda")
 
     def __init__(self, *, n_labels: Dict[str, int]) -> None:
@@ -92,11 +95,21 @@ class NeuralTagger(nn.Module, TaggerModel):
         """One target's best label ids (B, T) from its (B, T, n) scores."""
         return scores.argmax(-1)
 
+    def label_scored(self, target: str) -> bool:
+        """Whether ``forward``'s scores for ``target`` are one logit per label (what :class:`TagPairs` reads)."""
+        return True
+
     @torch.inference_mode()
-    def predict(self, batch: Batch) -> Dict[str, torch.Tensor]:
+    def predict(self, batch: Batch, *, tag_pairs: Optional[TagPairs] = None) -> Dict[str, torch.Tensor]:
         """Best label id per word and target, each (B, T); positions past a sentence's end are meaningless.
-        A family with ``decoding_settings`` takes them as keyword arguments."""
-        return {target: self.target_ids(target, scores) for target, scores in self(batch).items()}
+        With ``tag_pairs`` (the ``consistent_tags`` decoding setting), UPOS and the heads paired with it are chosen
+        together (:mod:`~bilstm_tagger.models.tag_pairs`). A family with other ``decoding_settings`` takes them
+        as keyword arguments."""
+        logits = self(batch)
+        ids = {target: self.target_ids(target, scores) for target, scores in logits.items()}
+        if tag_pairs is not None:
+            ids.update(tag_pairs.choose({t: s for t, s in logits.items() if self.label_scored(t)}, ids))
+        return ids
 
     def to_arrays(self) -> Dict[str, np.ndarray]:
         return module_arrays(self)
