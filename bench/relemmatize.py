@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     config = trained.config.copy()
     config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
     save_model(args.output, config=config, vocabs=trained.vocabs, model=trained.model,
-               meta={**trained.meta, "lemmatizer": summary}, lemmatizer=lemmatizer)
+               meta={**trained.meta, "lemmatizer": summary}, lemmatizer=lemmatizer,
+               splitter=trained.splitter)
     print(f"lemmatizer {summary}; written to {args.output}")
     return 0
 

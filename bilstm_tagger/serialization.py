@@ -15,6 +15,9 @@ and, for a model that lemmatizes (``lemma`` among its targets), two more parts::
     lemmatizer.json         its characters, UPOS labels and the training dictionary (form, UPOS) -> lemma
     lemmatizer.safetensors  its weights; ``[lemmatizer.model]`` in config.cfg names its architecture
 
+and, for a model trained since it learns one, ``splitter.json``: the weights and threshold of its sentence
+splitter (:class:`~bilstm_tagger.segmentation.SentenceSplitter`), for text that comes without sentence boundaries.
+
 A directory is written whole beside the old one and swapped in (:func:`~bilstm_tagger.files.write_directory`), so
 a reader or a crash sees the old model or the new one, never a mix. Loading checks every part against the checksums
 in ``meta.json`` all the same (a directory copied by hand can be incomplete) and names the part that is wrong.
@@ -41,6 +44,7 @@ from safetensors.numpy import save as save_arrays
 from .errors import ModelDirError, config_error_text
 from .files import sha256_file, write_directory
 from .models.base import TaggerModel, build_model
+from .segmentation import SentenceSplitter
 from .version import __version__
 from .vocab import LemmaVocabularies, Vocabularies
 
@@ -52,9 +56,12 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "meta.json"
 LEMMATIZER_FILE = "lemmatizer.json"
 LEMMATIZER_WEIGHTS_FILE = "lemmatizer.safetensors"
+SPLITTER_FILE = "splitter.json"
 PARTS = (CONFIG_FILE, VOCAB_FILE, LABELS_FILE, WEIGHTS_FILE)
 #: the parts of a model that lemmatizes, besides PARTS: both or neither
 LEMMATIZER_PARTS = (LEMMATIZER_FILE, LEMMATIZER_WEIGHTS_FILE)
+#: parts a model directory may have besides PARTS, each group whole or not at all
+OPTIONAL_PARTS = (LEMMATIZER_PARTS, (SPLITTER_FILE,))
 #: meta.json entries that save_model writes itself (the rest is what the caller passes)
 WRITTEN_META = ("format_version", "architecture", "versions", "created", "parts")
 
@@ -78,6 +85,7 @@ class TrainedModel:
         model: the model of any family, with its trained weights.
         meta: the directory's ``meta.json`` (empty for a model not yet saved).
         lemmatizer: the lemmatizer, for a model that lemmatizes.
+        splitter: the sentence splitter learnt from the training file (None for a directory written before).
     """
 
     config: Config
@@ -85,6 +93,7 @@ class TrainedModel:
     model: TaggerModel
     meta: dict = field(default_factory=dict)
     lemmatizer: Optional[TrainedLemmatizer] = None
+    splitter: Optional[SentenceSplitter] = None
 
 
 def library_versions() -> Dict[str, str]:
@@ -111,6 +120,7 @@ def model_files(
     model: TaggerModel,
     meta: Optional[dict] = None,
     lemmatizer: Optional[TrainedLemmatizer] = None,
+    splitter: Optional[SentenceSplitter] = None,
 ) -> Dict[str, bytes]:
     """The files of a model directory (its parts, then ``meta.json``) as bytes; see :func:`save_model`."""
     vocab_data = vocabs.to_dict()
@@ -124,6 +134,8 @@ def model_files(
     if lemmatizer is not None:
         files[LEMMATIZER_FILE] = json.dumps(lemmatizer.vocabs.to_dict(), ensure_ascii=False).encode("utf-8")
         files[LEMMATIZER_WEIGHTS_FILE] = _weights_bytes(lemmatizer.model)
+    if splitter is not None:
+        files[SPLITTER_FILE] = json.dumps(splitter.to_dict(), ensure_ascii=False).encode("utf-8")
     full_meta = {
         "format_version": FORMAT_VERSION,
         "architecture": config["model"].get("@architectures"),
@@ -148,6 +160,7 @@ def save_model(
     model: TaggerModel,
     meta: Optional[dict] = None,
     lemmatizer: Optional[TrainedLemmatizer] = None,
+    splitter: Optional[SentenceSplitter] = None,
 ) -> Path:
     """Write a model directory, replacing whatever was there as a whole; see the module docstring for its files.
 
@@ -159,11 +172,14 @@ def save_model(
         meta: extra entries for ``meta.json`` (training files, dev scores, ...); entries this function writes
             itself (:data:`WRITTEN_META`) are replaced.
         lemmatizer: the lemmatizer, for a model that lemmatizes.
+        splitter: the sentence splitter, for a model that has one.
 
     Raises:
         FileError: for an operating-system error (see :func:`~bilstm_tagger.files.write_directory`).
     """
-    files = model_files(config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer)
+    files = model_files(
+        config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer, splitter=splitter
+    )
     return write_directory(directory, files)
 
 
@@ -205,11 +221,12 @@ def read_meta(directory: Union[str, Path]) -> dict:
     if version != FORMAT_VERSION:
         raise ModelDirError(f"{where}: format_version {version!r}, this version reads {FORMAT_VERSION}")
     parts = meta.get("parts")
-    if not isinstance(parts, dict) or set(parts) not in (set(PARTS), set(PARTS + LEMMATIZER_PARTS)):
+    if not isinstance(parts, dict) or not _known_parts(set(parts)):
         raise ModelDirError(
             f"{where}: 'parts' must give the sha256 of each of {', '.join(PARTS)} (and of "
-            f"{' and '.join(LEMMATIZER_PARTS)} for a model that lemmatizes); without them the directory "
-            "cannot be checked (damaged or edited by hand: train or save it again)"
+            f"{' and '.join(LEMMATIZER_PARTS)} for a model that lemmatizes, of {SPLITTER_FILE} for one with a "
+            "sentence splitter); without them the directory cannot be checked (damaged or edited by hand: train or "
+            "save it again)"
         )
     missing = [name for name in parts if not (directory / name).is_file()]
     if missing:
@@ -221,6 +238,19 @@ def read_meta(directory: Union[str, Path]) -> dict:
                 f"{directory / name}: does not match the checksum in meta.json (corrupt or partly written)"
             )
     return meta
+
+
+def _known_parts(names: set) -> bool:
+    """Whether ``names`` are PARTS plus whole groups of OPTIONAL_PARTS."""
+    if not names >= set(PARTS):
+        return False
+    rest = names - set(PARTS)
+    for group in OPTIONAL_PARTS:
+        if rest & set(group):
+            if not rest >= set(group):
+                return False
+            rest -= set(group)
+    return not rest
 
 
 def read_model(directory: Union[str, Path]) -> TrainedModel:
@@ -249,7 +279,15 @@ def read_model(directory: Union[str, Path]) -> TrainedModel:
     lemmatizer = None
     if LEMMATIZER_FILE in meta["parts"]:
         lemmatizer = read_lemmatizer(directory, config)
-    return TrainedModel(config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer)
+    splitter = None
+    if SPLITTER_FILE in meta["parts"]:
+        try:
+            splitter = SentenceSplitter.from_dict(_read_json(directory, SPLITTER_FILE))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelDirError(f"{directory / SPLITTER_FILE}: unexpected content ({exc!r})") from None
+    return TrainedModel(
+        config=config, vocabs=vocabs, model=model, meta=meta, lemmatizer=lemmatizer, splitter=splitter
+    )
 
 
 def _load_weights(path: Path, model) -> None:

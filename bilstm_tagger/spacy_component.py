@@ -13,7 +13,8 @@ Usage::
 ``spacy.load`` needs nothing else.
 
 **Documents.** Each sentence of a Doc is tagged on its own (:mod:`~bilstm_tagger.segmentation`): the Doc's
-sentences when something set them, else a punctuation rule.
+sentences when something set them, else those of the sentence splitter the model learnt from its training file
+(a punctuation rule for a model directory written before it had one).
 
 **spaCy tokens and UD words.** The model tags UD *syntactic words*, and each spaCy token is passed to it as one
 word. For a Doc built from a CoNLL-U file's words (``Doc(nlp.vocab, words=sentence.forms)``) that is exact. For
@@ -203,10 +204,11 @@ class BiLSTMTaggerComponent(Pipe):
         for a model that lemmatizes, ``lemma`` -> one lemma string per such token.
 
         Each sentence of a Doc is tagged on its own, as the model was trained: the Doc's sentences when something
-        set them (a parser, senter or sentencizer), else those of the punctuation rule
-        (:func:`~bilstm_tagger.segmentation.sentence_spans`).
+        set them (a parser, senter or sentencizer), else those of the model's sentence splitter, else (a model
+        directory without one) those of the punctuation rule (:mod:`~bilstm_tagger.segmentation`).
         """
         tagger = self._require_tagger()
+        split = tagger.trained.splitter.spans if tagger.trained.splitter is not None else sentence_spans
         sentences: List[List[str]] = []
         per_doc: List[int] = []
         for doc in docs:
@@ -215,7 +217,7 @@ class BiLSTMTaggerComponent(Pipe):
             if doc.has_annotation("SENT_START"):
                 spans = spans_from_starts([t.is_sent_start for t in tokens])
             else:
-                spans = sentence_spans(words)
+                spans = split(words)
             sentences.extend(words[start:end] for start, end in spans)
             per_doc.append(len(spans))
         tagged = tagger.tag_ids(sentences)
@@ -313,7 +315,7 @@ class BiLSTMTaggerComponent(Pipe):
         tagger = self._require_tagger()
         save_model(
             path, config=tagger.config, vocabs=tagger.vocabs, model=tagger.model, meta=tagger.meta,
-            lemmatizer=tagger.trained.lemmatizer,
+            lemmatizer=tagger.trained.lemmatizer, splitter=tagger.trained.splitter,
         )
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "BiLSTMTaggerComponent":

@@ -348,10 +348,11 @@ def test_train_deterministic_setting_holds_only_during_training(tiny_data, tmp_p
                                                                   "training.max_epochs": 2})
             train(config, output_dir=tmp_path / str(flag), progress=False)
             assert not torch.are_deterministic_algorithms_enabled()
-            # epoch 1's directory (model with lemmatizer, log, checkpoint: 11 steps) is written while training; the
-            # finished one (model with lemmatizer and log: 9 steps) after the setting is restored
-            assert len(seen) == 11 + 9
-            assert all(state == flag for state in seen[:11]) and not any(seen[11:])
+            # epoch 1's directory (model with lemmatizer and splitter, log, checkpoint: 12 steps) is written while
+            # training; the finished one (model with lemmatizer and splitter, and log: 10 steps) after the setting is
+            # restored
+            assert len(seen) == 12 + 10
+            assert all(state == flag for state in seen[:12]) and not any(seen[12:])
             seen.clear()
     finally:
         files._after_step = None

@@ -1,12 +1,14 @@
-"""Sentences for the tagger: the punctuation rule, spaCy's boundaries, and the component tagging each sentence of a
-Doc as the library tags that sentence alone."""
+"""Sentences for the tagger: the punctuation rule, the learnt splitter, spaCy's boundaries, and the component tagging
+each sentence of a Doc as the library tags that sentence alone."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from bilstm_tagger import load_model
-from bilstm_tagger.segmentation import sentence_spans, spans_from_starts
+from bilstm_tagger.segmentation import SentenceSplitter, sentence_spans, spans_from_starts
 
 
 def test_sentence_spans_split_after_final_punctuation_and_its_closing_quotes():
@@ -78,3 +80,89 @@ def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data
         assert main(["predict", str(tiny_model), str(big), "-o", str(out), "--processes", processes]) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] and outputs[0].count(b"\n\n") == 2800
+
+
+# -- the learnt splitter -----------------------------------------------------------------------------------------
+
+#: Sentences that end without punctuation; each starts with "Then" or "So", capitalised, which no sentence has inside.
+UNPUNCTUATED = [
+    [start, subject, verb]
+    for start in ("Then", "So")
+    for subject in ("it", "the dog", "she", "we")
+    for verb in ("sleeps", "barks", "left", "came home")
+]
+UNPUNCTUATED = [[w for part in sentence for w in part.split()] for sentence in UNPUNCTUATED] * 3
+
+
+def test_splitter_learns_boundaries_the_rule_cannot_see():
+    splitter = SentenceSplitter.fit(UNPUNCTUATED, dev=UNPUNCTUATED[:20])
+    words = ["Then", "the", "cat", "slept", "So", "we", "left", "Then", "it", "came", "home"]
+    assert sentence_spans(words) == [(0, 11)]
+    assert splitter.spans(words) == [(0, 4), (4, 7), (7, 11)]
+    assert splitter.scores["f1"] == 100.0 and 0 < splitter.threshold < 1
+
+
+def test_splitter_spans_cover_every_word_and_survive_a_round_trip():
+    splitter = SentenceSplitter.fit(UNPUNCTUATED)
+    assert splitter.threshold == 0.5 and splitter.scores == {}  # no dev to choose on
+    copy = SentenceSplitter.from_dict(json.loads(json.dumps(splitter.to_dict())))
+    for words in (["Then"], [], ["So", "it", "left", "Then", "we", "barks", "?", "x"]):
+        spans = splitter.spans(words)
+        assert [w for a, b in spans for w in words[a:b]] == words
+        assert copy.spans(words) == spans
+    with pytest.raises(ValueError, match="threshold must be between 0 and 1"):
+        SentenceSplitter.from_dict({**splitter.to_dict(), "threshold": 1.0})
+
+
+def test_splitter_needs_a_gap_of_each_kind_to_learn_from():
+    assert SentenceSplitter.fit([["One", "sentence", "only"]]) is None
+    assert SentenceSplitter.fit([["Hi"], ["Bye"], ["Ok"]]) is None  # every gap starts a sentence
+    assert SentenceSplitter.fit([]) is None
+
+
+def test_component_splits_with_the_models_splitter_and_falls_back_to_the_rule(tiny_model, tmp_path):
+    spacy = pytest.importorskip("spacy")
+    from spacy.tokens import Doc
+
+    from bilstm_tagger.serialization import read_model, save_model
+
+    trained = read_model(tiny_model)
+    assert trained.splitter is not None
+    # a splitter that starts a sentence at every "Dogs", which the rule would not
+    trained.splitter = SentenceSplitter(weights={"w+0=Dogs": 10.0}, bias=-5.0, threshold=0.5, scores={})
+    save_model(tmp_path / "learnt", config=trained.config, vocabs=trained.vocabs, model=trained.model,
+               meta=trained.meta, lemmatizer=trained.lemmatizer, splitter=trained.splitter)
+    save_model(tmp_path / "old", config=trained.config, vocabs=trained.vocabs, model=trained.model,
+               meta=trained.meta, lemmatizer=trained.lemmatizer)
+    assert read_model(tmp_path / "old").splitter is None
+    words = ["I", "like", "cats", "Dogs", "bark", ".", "The", "cat", "sleeps"]
+    for directory, expected in (("learnt", [words[:3], words[3:]]), ("old", [words[:6], words[6:]])):
+        nlp = spacy.blank("en")
+        nlp.add_pipe("bilstm_tagger", config={"model": str(tmp_path / directory)})
+        seen = []
+        tagger = nlp.get_pipe("bilstm_tagger").tagger
+        tag_ids = tagger.tag_ids
+        tagger.tag_ids = lambda sentences, **kwargs: seen.append(sentences) or tag_ids(sentences, **kwargs)
+        nlp(Doc(nlp.vocab, words=words))
+        assert seen == [expected]
+        # spacy.load keeps the splitter
+        nlp.to_disk(tmp_path / f"{directory}-pipeline")
+        reloaded = spacy.load(tmp_path / f"{directory}-pipeline").get_pipe("bilstm_tagger").tagger.trained
+        assert (reloaded.splitter is None) == (directory == "old")
+
+
+def test_splitter_logits_are_the_sum_of_each_gaps_feature_weights():
+    import random
+
+    from bilstm_tagger.segmentation import gap_features
+
+    splitter = SentenceSplitter.fit(UNPUNCTUATED + [["It", "is", "5", ".", "OK", "?"], ["(", "see", "U.S.", ")"]])
+    rng = random.Random(0)
+    vocabulary = sorted({w for s in UNPUNCTUATED for w in s}) + [".", "?", "OK", "5", "(", ")", "<s>", "new"]
+    for _ in range(50):
+        words = [rng.choice(vocabulary) for _ in range(rng.randint(0, 12))]
+        expected = [
+            splitter.bias + sum(splitter.weights.get(f, 0.0) for f in gap_features(words, i))
+            for i in range(1, len(words))
+        ]
+        assert splitter.gap_logits(words) == pytest.approx(expected, abs=1e-9)

@@ -73,6 +73,7 @@ def test_serialization_loading_never_unpickles(model_copy, monkeypatch):
 def test_serialization_meta_records_parts_and_scores(tiny_model):
     meta = read_meta(tiny_model)
     assert set(meta["parts"]) == {"config.cfg", "vocab.json", "labels.json", "model.safetensors", "lemmatizer.json",
-                                  "lemmatizer.safetensors"}
+                                  "lemmatizer.safetensors", "splitter.json"}
+    assert 0 < meta["splitter"]["threshold"] < 1
     assert meta["best_dev"]["upos"] == 100.0
     assert meta["best_epoch"] >= 1

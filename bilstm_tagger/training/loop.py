@@ -6,7 +6,9 @@ turns its flags into config overrides. Families are trained according to the mod
 :func:`train`.
 
 A model that lemmatizes (``lemma`` among the targets, and lemmas in the training file) first trains its lemmatizer
-(:mod:`~bilstm_tagger.training.lemmatizer`), which then goes into every directory written.
+(:mod:`~bilstm_tagger.training.lemmatizer`), which then goes into every directory written. So does the sentence
+splitter every model learns from the training file (:class:`~bilstm_tagger.segmentation.SentenceSplitter`), for text
+that comes without sentence boundaries.
 
 After each epoch the output directory is replaced as a whole (:func:`~bilstm_tagger.files.write_directory`) by
 one holding the best model on dev so far (mean of the per-target dev accuracies), ``train_log.jsonl`` (one line per
@@ -53,6 +55,7 @@ from ..models.neural import NeuralTagger
 from ..serialization import (
     LEMMATIZER_FILE, META_FILE, TrainedLemmatizer, TrainedModel, model_files, read_lemmatizer, read_meta,
 )
+from ..segmentation import SentenceSplitter
 from ..targets import TARGETS
 from ..vocab import Vocabularies
 from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restore, run_fingerprint
@@ -194,6 +197,9 @@ def _train(
     if wants_lemmas:
         # the model directory names the lemmatizer's architecture and settings, defaults included
         config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
+    splitter = None
+    if distribution.leads:  # seconds, deterministic: learnt again when a run resumes
+        splitter = SentenceSplitter.fit([s.forms for s in train_sentences], dev=[s.forms for s in dev_sentences])
 
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
@@ -211,10 +217,12 @@ def _train(
         meta={
             **files_meta, "seed": run_seed, "world_size": distribution.world_size,
             **({"lemmatizer": lemmatizer_meta} if lemmatizer else {}),
+            **({"splitter": {"threshold": splitter.threshold, **splitter.scores}} if splitter else {}),
         },
         fingerprint=fingerprint,
         progress=progress,
         lemmatizer=lemmatizer,
+        splitter=splitter,
     )
     # the one place where the two ways of learning part (see the model contract)
     if isinstance(model, CountingTagger):  # one pass over the data is the whole training, done by rank 0
@@ -263,10 +271,11 @@ class _Run:
         fingerprint: str,
         progress: bool,
         lemmatizer: Optional[TrainedLemmatizer] = None,
+        splitter: Optional[SentenceSplitter] = None,
     ) -> None:
         self.config, self.vocabs, self.output_dir, self.dev = config, vocabs, output_dir, dev
         self.device, self.meta, self.fingerprint, self.progress = device, meta, fingerprint, progress
-        self.lemmatizer = lemmatizer
+        self.lemmatizer, self.splitter = lemmatizer, splitter
         self.start = time.perf_counter()
         self.best_score, self.best_epoch, self.best_dev = -math.inf, 0, {}
         self.best_files: Dict[str, bytes] = {}  # the best model's directory files, rewritten with each epoch's
@@ -306,6 +315,7 @@ class _Run:
             self.best_files = model_files(
                 config=self.config, vocabs=self.vocabs, model=model,
                 meta={**self.meta, "best_epoch": epoch, "best_dev": dev}, lemmatizer=self.lemmatizer,
+                splitter=self.splitter,
             )
         record = {
             "epoch": epoch,
