@@ -74,6 +74,20 @@ def test_lemmatization_uses_the_dictionary_first_and_caches_decoded_pairs():
     assert set(lemmatization.cache) == {("unseen", "NOUN")}
 
 
+def test_lemmas_do_not_depend_on_which_words_are_decoded_together():
+    # float32 by default: what one process decodes in one batch, several processes' caches decode in others
+    vocabs, model = _overfit(PAIRS[:4], steps=5)  # barely trained: outputs that small differences would move
+    bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"))
+    assert lemmatization.model is model  # not a quantized copy
+    keys = [(f, u) for f, u, _ in PAIRS] + [("unseenword", "NOUN"), ("Somewhere", "PROPN"), ("x", "X")]
+    together = lemmatization._decode(keys)
+    assert [lemmatization._decode([key])[0] for key in keys] == together
+    assert lemmatization._decode(keys[::-1]) == together[::-1]
+    int8 = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"), int8=True)
+    assert int8.model is not model
+
+
 def test_edit_of_prefers_identity_then_lower_case():
     assert [edit_of(f, l) for f, l in [("the", "the"), ("The", "the"), ("Paris", "Paris"), ("went", "go")]] == [
         "identity", "lower", "identity", "decode"]

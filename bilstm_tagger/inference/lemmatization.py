@@ -5,9 +5,13 @@ A (form, UPOS) pair seen in training gets the lemma it had there most often (:cl
 LemmaVocabularies`' dictionary): on EWT test that answers most words, and more accurately than any model could
 (irregular forms, lemmas that depend on the treebank's conventions). The other pairs are decoded by
 :class:`~bilstm_tagger.models.lemmatizer.CharLemmatizer` in batches of similar length, and kept in a cache, so a
-corpus's frequent unseen words (names, numbers, new terms) are decoded once. On a CPU the model decodes with its
-LSTM and linear layers quantized to int8 (:func:`~bilstm_tagger.inference.runtime.quantized`): on EWT dev, with
-predicted UPOS, 96.95% lemmas against 96.96% in float32, in 0.39 s instead of 0.89.
+corpus's frequent unseen words (names, numbers, new terms) are decoded once.
+
+The model decodes in float32 unless the tagger was asked for int8 (``precision="int8"``: its LSTM and linear layers
+quantized, :func:`~bilstm_tagger.inference.runtime.quantized`). int8 is about 10% faster on EWT test with lemmas
+(31.8k against 28.9k words/s, 1 thread) at the same accuracy, but quantizes activations per batch, so a rare lemma
+depends on which other words were decoded with it: with a cache per process, ``predict --processes 2`` then wrote
+one lemma of 1M words differently from one process. In float32 the batching does not change results.
 """
 
 from __future__ import annotations
@@ -36,15 +40,19 @@ class Lemmatization:
 
     Args:
         lemmatizer: the trained lemmatizer (its model is moved to ``device`` and put in eval mode; it keeps its
-            float32 weights, and a CPU decodes with an int8 copy).
+            float32 weights).
         device: where the model runs.
         beam_size: hypotheses kept while decoding (None: the model's own).
+        int8: decode with an int8 copy (CPU only; see the module docstring).
     """
 
-    def __init__(self, lemmatizer: TrainedLemmatizer, device: torch.device, *, beam_size: Optional[int] = None) -> None:
+    def __init__(
+        self, lemmatizer: TrainedLemmatizer, device: torch.device, *, beam_size: Optional[int] = None,
+        int8: bool = False,
+    ) -> None:
         self.vocabs = lemmatizer.vocabs
         model = lemmatizer.model.to(device).eval()
-        self.model = quantized(model) if device.type == "cpu" else model
+        self.model = quantized(model) if int8 and device.type == "cpu" else model
         self.device = device
         self.beam_size = beam_size
         self.cache: Dict[Tuple[str, Optional[str]], str] = {}
@@ -63,8 +71,7 @@ class Lemmatization:
 
     def _decode(self, keys: List[Tuple[str, Optional[str]]]) -> List[str]:
         """Lemmas of (form, UPOS) pairs from the model, forms of similar length together: the edit classifier's
-        shortcuts where it has one, the decoder for the rest. (In float32 the batching does not change results; the
-        CPU's int8 copy quantizes activations per batch, which can move a rare lemma.)"""
+        shortcuts where it has one, the decoder for the rest."""
         lemmas: List[str] = [""] * len(keys)
         tokens, vocabs = self.vocabs.chars.tokens, self.vocabs
         with torch.inference_mode():

@@ -54,7 +54,7 @@ class Tagger:
         device = resolve_device(options.device, use_gpu=use_gpu) if may_use_gpu else torch.device("cpu")
         self.runtime = new_runtime(trained.model, trained.vocabs, options, device)
         self.lemmatization = (
-            Lemmatization(trained.lemmatizer, self.runtime.device)
+            Lemmatization(trained.lemmatizer, self.runtime.device, int8=options.precision == "int8")
             if trained.lemmatizer is not None and options.lemmatize else None
         )
         # one thread choice for the tagger's batches and the lemmatizer's: each batch of either is one to learn from
