@@ -110,7 +110,7 @@ def test_model_form_cache_gives_the_plain_forward_results(trained):
         # one sentence per batch; the small cache must start over between sentences
         smallest = max(len(set(f)) for f in forms)
         encoding = network.form_encodings[0] if network.form_encodings else "embedding"
-        for capacity in (10_000, smallest):
+        for capacity in (10_000, smallest, smallest + 3, 2 * smallest):
             cache = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding=encoding, capacity=capacity)
             for _ in range(2):  # the second pass finds forms in the cache
                 for row, sentence in enumerate(forms):
@@ -128,6 +128,21 @@ def test_model_form_cache_gives_the_plain_forward_results(trained):
             mask = torch.arange(plain_batch.words.shape[1]) < plain_batch.lengths[:, None]
             for target in plain:
                 torch.testing.assert_close(cached[target][mask], plain[target][mask], rtol=1e-4, atol=1e-5)
+
+
+def test_form_cache_keeps_the_most_used_forms_when_full(tiny_model):
+    tagger = load_model(tiny_model)
+    network, cpu = tagger.model, torch.device("cpu")
+    cache = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding="projection", capacity=4)
+    with torch.inference_mode():
+        cache.make_batch([["cats", "cats", "cats", "dogs"]])
+        cache.make_batch([["bark", "sleeps"]])
+        vector = cache.table[cache.rows["cats"]].clone()
+        cache.make_batch([["loudly"]])  # full: the two most used stay ("dogs" before the later forms used once)
+        assert list(cache.rows) == ["cats", "dogs", "loudly"] and list(cache.rows.values()) == [1, 2, 3]
+        torch.testing.assert_close(cache.table[cache.rows["cats"]], vector)
+        cache.make_batch([["a", "b", "c", "d"]])  # a batch that needs every row: starts from empty
+        assert list(cache.rows) == ["a", "b", "c", "d"]
 
 
 def test_model_int8_tags_like_float32_and_saves_float32(trained, tmp_path):

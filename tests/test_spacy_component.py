@@ -62,6 +62,24 @@ def test_spacy_component_pipe_equals_one_at_a_time(nlp):
     assert [_tags(doc) for doc in nlp.pipe(texts, batch_size=1000)] == one_by_one
 
 
+def test_spacy_component_pipe_tags_short_docs_in_bigger_batches(nlp, monkeypatch):
+    from spacy.tokens import Doc
+
+    from bilstm_tagger import spacy_component
+
+    pipe = nlp.get_pipe("bilstm_tagger")
+    seen = []
+    predict = pipe.predict
+    monkeypatch.setattr(pipe, "predict", lambda docs: seen.append(len(docs)) or predict(docs))
+    docs = [Doc(nlp.vocab, words=["I", "like", "cats"]) for _ in range(50)]
+    assert len(list(pipe.pipe(iter(docs), batch_size=2))) == 50
+    assert seen == [16, 16, 16, 2]  # 3-word Docs: 8 times batch_size, far from MIN_PIPE_WORDS
+    seen.clear()
+    monkeypatch.setattr(spacy_component, "MIN_PIPE_WORDS", 5)
+    list(pipe.pipe(iter(docs[:5]), batch_size=2))
+    assert seen == [2, 2, 1]  # enough words in batch_size Docs: batch_size it is
+
+
 def test_spacy_component_empty_doc_and_whitespace(nlp):
     assert len(nlp("")) == 0
     doc = nlp("cats  \n dogs")
