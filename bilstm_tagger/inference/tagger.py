@@ -156,7 +156,8 @@ class Tagger:
     ) -> List[Dict[str, List[int]]]:
         """Like :meth:`tag`, with label ids (indices into ``vocabs.labels[target]``, -1 for untagged words)."""
         nonempty = [i for i, s in enumerate(sentences) if len(s) > 0]
-        results: List[Dict[str, List[int]]] = [{target: [] for target in self.vocabs.targets} for _ in sentences]
+        targets = self.vocabs.targets  # a property that builds its list: once, not once per sentence
+        results: List[Dict[str, List[int]]] = [{target: [] for target in targets} for _ in sentences]
         predicted = self.runtime.tag_ids(
             [sentences[i] for i in nonempty], batch_words=batch_words or self.options.batch_words
         )
