@@ -48,7 +48,9 @@ from .segmentation import SentenceSplitter
 from .version import __version__
 from .vocab import LemmaVocabularies, Vocabularies
 
-FORMAT_VERSION = 1
+#: The newest model format this version reads and writes. Format 2 adds ``splitter.json``: a directory with it is
+#: written as format 2, so that a version that reads only format 1 says to upgrade; one without it stays format 1.
+FORMAT_VERSION = 2
 CONFIG_FILE = "config.cfg"
 VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
@@ -137,7 +139,7 @@ def model_files(
     if splitter is not None:
         files[SPLITTER_FILE] = json.dumps(splitter.to_dict(), ensure_ascii=False).encode("utf-8")
     full_meta = {
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if splitter is not None else 1,
         "architecture": config["model"].get("@architectures"),
         "versions": library_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -218,8 +220,8 @@ def read_meta(directory: Union[str, Path]) -> dict:
             f"{where}: written in model format {version} by a newer bilstm-tagger; this version reads format "
             f"{FORMAT_VERSION}: upgrade bilstm-tagger to load it"
         )
-    if version != FORMAT_VERSION:
-        raise ModelDirError(f"{where}: format_version {version!r}, this version reads {FORMAT_VERSION}")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise ModelDirError(f"{where}: format_version {version!r}, this version reads 1 to {FORMAT_VERSION}")
     parts = meta.get("parts")
     if not isinstance(parts, dict) or not _known_parts(set(parts)):
         raise ModelDirError(

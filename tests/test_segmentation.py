@@ -135,6 +135,7 @@ def test_component_splits_with_the_models_splitter_and_falls_back_to_the_rule(ti
     save_model(tmp_path / "old", config=trained.config, vocabs=trained.vocabs, model=trained.model,
                meta=trained.meta, lemmatizer=trained.lemmatizer)
     assert read_model(tmp_path / "old").splitter is None
+    assert read_model(tmp_path / "old").meta["format_version"] == 1  # nothing format 2 added: older versions read it
     words = ["I", "like", "cats", "Dogs", "bark", ".", "The", "cat", "sleeps"]
     for directory, expected in (("learnt", [words[:3], words[3:]]), ("old", [words[:6], words[6:]])):
         nlp = spacy.blank("en")

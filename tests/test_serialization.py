@@ -75,5 +75,6 @@ def test_serialization_meta_records_parts_and_scores(tiny_model):
     assert set(meta["parts"]) == {"config.cfg", "vocab.json", "labels.json", "model.safetensors", "lemmatizer.json",
                                   "lemmatizer.safetensors", "splitter.json"}
     assert 0 < meta["splitter"]["threshold"] < 1
+    assert meta["format_version"] == 2  # splitter.json is format 2's: a version that reads only 1 says to upgrade
     assert meta["best_dev"]["upos"] == 100.0
     assert meta["best_epoch"] >= 1
