@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     splitter = SentenceSplitter.fit([s.forms for s in train], dev=[s.forms for s in dev])
     meta = dict(trained.meta)
     if splitter is not None:
-        meta["splitter"] = {"threshold": splitter.threshold, **splitter.scores}
+        meta["splitter"] = splitter.summary()
     files = model_files(
         config=trained.config, vocabs=trained.vocabs, model=trained.model, meta=meta,
         lemmatizer=trained.lemmatizer, splitter=splitter,

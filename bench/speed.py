@@ -284,9 +284,11 @@ def gpu(args) -> dict:
 
 def systems_from(args) -> list:
     """(name, system, path, precision, lemmas, baseline name) of every row; the spaCy rows last."""
-    import spacy
+    from spacy.util import load_config
 
-    spacy_lemmas = any(name in LEMMATIZERS for name in spacy.load(args.spacy_model).pipe_names)
+    # the pipeline's component names from its config, without loading its weights
+    pipeline = load_config(Path(args.spacy_model) / "config.cfg")["nlp"]["pipeline"]
+    spacy_lemmas = any(name in LEMMATIZERS for name in pipeline)
     spacy_full = "spaCy tagger+morphologizer+lemmatizer"
     spacy_tags = "spaCy tagger+morphologizer"
     model = str(args.model)

@@ -54,8 +54,12 @@ def sentence_spans(words: Sequence[str]) -> List[Tuple[int, int]]:
 
 def spans_from_starts(starts: Sequence[Optional[bool]]) -> List[Tuple[int, int]]:
     """(start, end) spans from per-word sentence-start flags (spaCy's ``is_sent_start``: True, False or None)."""
-    cuts = [i for i, flag in enumerate(starts) if flag and i > 0]
-    bounds = [0, *cuts, len(starts)]
+    return _spans_between([i for i, flag in enumerate(starts) if flag], len(starts))
+
+
+def _spans_between(starts: Sequence[int], n: int) -> List[Tuple[int, int]]:
+    """(start, end) spans of ``n`` words whose sentences start at the ascending indices ``starts`` (0 implied)."""
+    bounds = [0, *(i for i in starts if i > 0), n]
     return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
@@ -176,9 +180,11 @@ class SentenceSplitter:
     def spans(self, words: Sequence[str]) -> List[Tuple[int, int]]:
         """(start, end) word indices of the sentences of ``words``; the spans cover every word."""
         cut = math.log(self.threshold / (1.0 - self.threshold))
-        starts = [i + 1 for i, logit in enumerate(self.gap_logits(words)) if logit >= cut]
-        bounds = [0, *starts, len(words)]
-        return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+        return _spans_between([i + 1 for i, logit in enumerate(self.gap_logits(words)) if logit >= cut], len(words))
+
+    def summary(self) -> Dict[str, float]:
+        """What ``meta.json`` records of it: the threshold and its dev boundary scores."""
+        return {"threshold": self.threshold, **self.scores}
 
     @classmethod
     def fit(

@@ -217,7 +217,7 @@ def _train(
         meta={
             **files_meta, "seed": run_seed, "world_size": distribution.world_size,
             **({"lemmatizer": lemmatizer_meta} if lemmatizer else {}),
-            **({"splitter": {"threshold": splitter.threshold, **splitter.scores}} if splitter else {}),
+            **({"splitter": splitter.summary()} if splitter else {}),
         },
         fingerprint=fingerprint,
         progress=progress,
