@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from conllu.exceptions import ParseException
 from conllu.parser import parse_comment_line, parse_id_value
@@ -120,8 +120,8 @@ def normalise_feats(feats: str) -> str:
     return "|".join(names[name] for name in sorted(names, key=lambda n: (n.lower(), n)))
 
 
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line with terminator), failing with the line of the first invalid UTF-8 byte."""
+def raw_lines(path: Path) -> Iterator[bytes]:
+    """The file's lines as bytes, terminators kept (what ``predict`` cuts into chunks without decoding them)."""
     try:
         handle = open(path, "rb")
     except FileNotFoundError:
@@ -131,14 +131,20 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
     except PermissionError:
         raise CorpusError(path, None, "permission denied") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise CorpusError(
-                    path, number, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-                ) from None
-            yield number, line
+        yield from handle
+
+
+def decoded_lines(path: Path, numbered: Iterable[Tuple[int, bytes]]) -> Iterator[Tuple[int, str]]:
+    """Yield (line number, line with terminator) of ``path``'s numbered raw lines, failing with the line of the
+    first invalid UTF-8 byte."""
+    for number, raw in numbered:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorpusError(
+                path, number, f"invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            ) from None
+        yield number, line
 
 
 class _SentenceBuilder:
@@ -220,6 +226,10 @@ class _SentenceBuilder:
         )
 
 
+#: What reading a whole file with no sentence says (:func:`iter_conllu`, :func:`iter_text`).
+NO_SENTENCES = {"conllu": "no sentences found (the file is empty)", "text": "no words found (the file is empty or blank)"}
+
+
 def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
     """Stream the sentences of a CoNLL-U file.
 
@@ -235,6 +245,12 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
             no sentence at all.
     """
     path = Path(path)
+    return conllu_sentences(path, decoded_lines(path, enumerate(raw_lines(path), start=1)))
+
+
+def conllu_sentences(path: Path, lines: Iterable[Tuple[int, str]], *, whole_file: bool = True) -> Iterator[Sentence]:
+    """The sentences of ``path``'s numbered lines (all of them, or with ``whole_file=False`` a run of whole
+    sentences cut from it, which may hold none); see :func:`iter_conllu`."""
     builder: Optional[_SentenceBuilder] = None
     number = 0
     n_sentences = 0
@@ -246,7 +262,7 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
         sentence.lines[0], bom = bom + sentence.lines[0], ""
         return sentence
 
-    for number, line in _decoded_lines(path):
+    for number, line in lines:
         if number == 1 and line.startswith("\ufeff"):
             bom, line = "\ufeff", line[1:]
         body = line.rstrip("\r\n")
@@ -270,8 +286,8 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
     if builder is not None:
         yield finish(builder, number)
         n_sentences += 1
-    if n_sentences == 0:
-        raise CorpusError(path, None, "no sentences found (the file is empty)")
+    if n_sentences == 0 and whole_file:
+        raise CorpusError(path, None, NO_SENTENCES["conllu"])
 
 
 def read_conllu(path: Union[str, Path]) -> List[Sentence]:
@@ -313,8 +329,13 @@ def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
         CorpusError: for a missing or undecodable file, or one without any word.
     """
     path = Path(path)
+    return text_sentences(path, decoded_lines(path, enumerate(raw_lines(path), start=1)))
+
+
+def text_sentences(path: Path, lines: Iterable[Tuple[int, str]], *, whole_file: bool = True) -> Iterator[Sentence]:
+    """The sentences of ``path``'s numbered lines of text (see :func:`iter_text` and :func:`conllu_sentences`)."""
     n_sentences = 0
-    for number, line in _decoded_lines(path):
+    for number, line in lines:
         if number == 1 and line.startswith("\ufeff"):
             line = line[1:]
         words = line.split()
@@ -323,8 +344,8 @@ def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
         comments = [f"# sent_id = {number}\n", f"# text = {' '.join(words)}\n"]
         yield untagged_sentence(words, comments=comments, sent_id=str(number), path=str(path), first_line=number)
         n_sentences += 1
-    if n_sentences == 0:
-        raise CorpusError(path, None, "no words found (the file is empty or blank)")
+    if n_sentences == 0 and whole_file:
+        raise CorpusError(path, None, NO_SENTENCES["text"])
 
 
 def write_conllu(path: Union[str, Path], sentences: Iterable[Sentence], tags: Optional[Iterable[dict]] = None) -> None:

@@ -3,6 +3,7 @@ each sentence of a Doc as the library tags that sentence alone."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -80,6 +81,32 @@ def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data
         assert main(["predict", str(tiny_model), str(big), "-o", str(out), "--processes", processes]) == 0
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1] and outputs[0].count(b"\n\n") == 2800
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_predict_chunks_keep_every_line_and_name_a_bad_one(tiny_model, tiny_data, tmp_path, monkeypatch, processes):
+    """Chunks are cut from the raw file (and read by the workers): cut anywhere, the output is the file's, and a
+    bad line in a later chunk is named by its number in the file."""
+    from bilstm_tagger.errors import CorpusError
+    from bilstm_tagger.inference import prediction
+
+    monkeypatch.setattr(prediction, "CHUNK_SENTENCES", 3)
+    tagger = load_model(tiny_model)
+    text = tmp_path / "in.txt"
+    text.write_text("\n".join(["I like cats .", "", "  Dogs  bark loudly ", "\u3000"] * 5) + "\n", encoding="utf-8")
+    handle = io.StringIO()
+    assert prediction.tag_conllu(tagger, text, handle, input_format="text", processes=processes) == 35
+    sentences = [s for s in handle.getvalue().split("\n\n") if s]
+    assert len(sentences) == 10 and sentences[-1].startswith("# sent_id = 19\n")
+
+    conllu = tmp_path / "in.conllu"
+    lines = tiny_data.read_text(encoding="utf-8").splitlines(keepends=True)  # 4 sentences
+    word = next(i for i, line in enumerate(lines) if line[0].isdigit())
+    damaged = [*lines[:word], lines[word].replace("\t", "\t\t", 1), *lines[word + 1:]]
+    conllu.write_text("".join(lines * 3 + damaged), encoding="utf-8")  # the damaged copy starts the fifth chunk
+    with pytest.raises(CorpusError) as caught:
+        prediction.tag_conllu(tagger, conllu, io.StringIO(), processes=processes)
+    assert caught.value.line == 3 * len(lines) + word + 1 and "columns" in caught.value.problem
 
 
 # -- the learnt splitter -----------------------------------------------------------------------------------------

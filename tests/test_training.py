@@ -64,6 +64,23 @@ def test_training_stops_early_without_improvement(tiny_path, tmp_path):
     assert result.epochs < 200 and result.epochs - result.best_epoch == 2
 
 
+def test_linear_schedule_keeps_the_rate_then_lowers_it_to_zero(tiny_path, tmp_path):
+    # patience would halve a "plateau" rate after a bad epoch; the linear schedule ignores dev and lr_decay
+    out = train_tiny(tmp_path / "m", tiny_path, **{
+        "training.max_epochs": 4, "training.patience": 10, "training.schedule": "linear", "training.decay_start": 0.5,
+        "training.learning_rate": 0.01, "training.lr_decay": 0.1, "training.targets": ["upos"],
+        "training.batch_words": 8,  # several batches per epoch
+    })
+    rates = [json.loads(line)["lr"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert rates[:2] == [0.01, 0.01]  # the rate of each epoch's last batch
+    assert 0.01 > rates[2] > rates[3] > 0 and rates[3] < 0.01 / 4  # the last batch of all: almost 0
+    for bad, message in (({"training.schedule": "cosine"}, "schedule must be one of"),
+                         ({"training.decay_start": 1.0}, "decay_start must be at least 0 and below 1"),
+                         ({"lemmatizer.schedule": "steps"}, "schedule must be one of")):
+        with pytest.raises(ConfigError, match=message):
+            train_tiny(tmp_path / "bad", tiny_path, **bad)
+
+
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("finished work")

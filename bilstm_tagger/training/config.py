@@ -66,6 +66,12 @@ class SystemSettings:
             raise ConfigError(f"[system] {exc}") from None
 
 
+#: Learning-rate schedules of ``[training] schedule``: "plateau" multiplies the rate by ``lr_decay`` after each
+#: epoch without a better dev score; "linear" keeps it for the first ``decay_start`` of ``max_epochs`` (a fraction),
+#: then lowers it in every step, to 0 at the end of the last epoch.
+SCHEDULES = ("plateau", "linear")
+
+
 @dataclass
 class TrainingSettings:
     """The ``[training]`` section; each field is documented in ``configs/bilstm.cfg``."""
@@ -80,12 +86,18 @@ class TrainingSettings:
     batch_words: int = 1000
     learning_rate: float = 0.002
     beta2: float = 0.9
+    schedule: str = "plateau"
+    decay_start: float = 0.0
     lr_decay: float = 0.5
     grad_clip: float = 5.0
     ema_decay: float = 0.999
     max_minutes: float = 28.0
 
     def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"[training] schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}")
+        if not 0.0 <= self.decay_start < 1.0:
+            raise ConfigError(f"[training] decay_start must be at least 0 and below 1, not {self.decay_start!r}")
         bad = [t for t in self.targets if t not in TARGET_NAMES]
         if bad or not self.targets:
             raise ConfigError(
@@ -109,12 +121,18 @@ class LemmatizerSettings:
     epoch_forms: int = 20000
     batch_forms: int = 100
     learning_rate: float = 0.002
+    schedule: str = "plateau"
+    decay_start: float = 0.0
     lr_decay: float = 0.5
     grad_clip: float = 5.0
     max_minutes: float = 6.0
 
     def __post_init__(self) -> None:
         self.model = dict(self.model)
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"[lemmatizer] schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}")
+        if not 0.0 <= self.decay_start < 1.0:
+            raise ConfigError(f"[lemmatizer] decay_start must be at least 0 and below 1, not {self.decay_start!r}")
         if "@architectures" not in self.model:
             raise ConfigError("[lemmatizer.model] must name an @architectures (bilstm_tagger.Lemmatizer.v2)")
 

@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step
+from .steps import gradient_step, linear_rate, set_rate
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -92,7 +92,13 @@ def train_lemmatizer(
             order.extend(chunk)
         total, seen = 0.0, 0
         bar = tqdm(total=len(order), desc=f"lemmatizer epoch {epoch}", unit="form", disable=not progress, leave=False)
-        for indices in _length_batches(order, examples, settings.batch_forms, rng):
+        batches = _length_batches(order, examples, settings.batch_forms, rng)
+        for index, indices in enumerate(batches):
+            if settings.schedule == "linear":
+                set_rate(optimizer, linear_rate(
+                    settings.learning_rate, epoch=epoch, batch=index, batches=len(batches),
+                    max_epochs=settings.max_epochs, decay_start=settings.decay_start,
+                ))
             chosen = [examples[i] for i in indices]
             batch = make_lemma_batch(
                 [form for form, _, _ in chosen], [upos for _, upos, _ in chosen], vocabs,
@@ -109,8 +115,9 @@ def train_lemmatizer(
             best_accuracy, best_epoch, best_arrays, bad_epochs = accuracy, epoch, model.to_arrays(), 0
         else:
             bad_epochs += 1
-            for group in optimizer.param_groups:
-                group["lr"] *= settings.lr_decay
+            if settings.schedule == "plateau":
+                for group in optimizer.param_groups:
+                    group["lr"] *= settings.lr_decay
         if progress:
             tqdm.write(
                 f"lemmatizer epoch {epoch:>3}  loss {total / max(seen, 1):.4f}  dev lemma={accuracy:.2f} (gold UPOS)"

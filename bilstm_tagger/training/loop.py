@@ -62,7 +62,7 @@ from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restor
 from .config import Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step
+from .steps import gradient_step, linear_rate, set_rate
 
 LOG_FILE = "train_log.jsonl"
 
@@ -427,7 +427,13 @@ def _train_network(
                 f"[training] batch_words = {settings.batch_words} makes {len(batches)} batches per epoch, fewer than "
                 f"the {distribution.world_size} training processes: lower batch_words or start fewer processes"
             )
-        for chosen in distribution.share(batches):
+        mine = distribution.share(batches)
+        for index, chosen in enumerate(mine):
+            if settings.schedule == "linear":
+                set_rate(optimizer, linear_rate(
+                    settings.learning_rate, epoch=epoch, batch=index, batches=len(mine),
+                    max_epochs=settings.max_epochs, decay_start=settings.decay_start,
+                ))
             batch = make_batch(
                 [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=noise_rng
             ).to(device)
@@ -460,8 +466,9 @@ def _train_network(
             bad_epochs = 0
         else:
             bad_epochs += 1
-            for group in optimizer.param_groups:
-                group["lr"] *= settings.lr_decay
+            if settings.schedule == "plateau":
+                for group in optimizer.param_groups:
+                    group["lr"] *= settings.lr_decay
         if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
             break  # train() writes the finished directory
         if not distribution.leads:

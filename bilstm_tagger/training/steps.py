@@ -1,4 +1,5 @@
-"""One optimizer step, the same for the tagger and the lemmatizer: loss, backward pass, clipped gradient, update."""
+"""One optimizer step, the same for the tagger and the lemmatizer: loss, backward pass, clipped gradient, update;
+and the learning rate of the "linear" schedule at that step."""
 
 from __future__ import annotations
 
@@ -13,3 +14,20 @@ def gradient_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batc
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     return loss.detach()
+
+
+def linear_rate(
+    learning_rate: float, *, epoch: int, batch: int, batches: int, max_epochs: int, decay_start: float
+) -> float:
+    """The "linear" schedule's rate for batch ``batch`` (from 0) of ``batches`` in epoch ``epoch`` (from 1):
+    ``learning_rate`` for the first ``decay_start`` of ``max_epochs``, then falling in every step to 0 at the end
+    of the last epoch. It depends on these numbers alone, so a resumed run continues the same schedule."""
+    done = (epoch - 1 + batch / max(batches, 1)) / max_epochs
+    if done <= decay_start:
+        return learning_rate
+    return learning_rate * (1.0 - done) / (1.0 - decay_start)
+
+
+def set_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = rate
