@@ -1,7 +1,8 @@
 """Give a model directory trained before ``train`` wrote them the parts it now derives from the training and dev
-files alone: the (UPOS, tag) pairs of ``vocab.json`` (consistent tags, ``bilstm_tagger.models.tag_pairs``) and
-``splitter.json`` (the sentence splitter, ``bilstm_tagger.segmentation``). Weights and everything else unchanged:
-what ``train`` writes today.
+files alone: the (UPOS, tag) pairs of ``vocab.json`` (consistent tags, ``bilstm_tagger.models.tag_pairs``),
+``splitter.json`` (the sentence splitter, ``bilstm_tagger.segmentation``) and the (form, UPOS, FEATS) lemmas of
+``lemmatizer.json`` (``LemmaVocabularies.feats_dictionary``). Weights and everything else unchanged: what ``train``
+writes today.
 
 The vocabularies are built again from the training file, exactly as ``train`` builds them; unless they equal the
 directory's own (words, characters, labels, training forms), nothing is written. The files must be the ones
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     from bilstm_tagger.segmentation import SentenceSplitter
     from bilstm_tagger.serialization import model_files, read_model
     from bilstm_tagger.training.config import Settings
-    from bilstm_tagger.vocab import Vocabularies
+    from bilstm_tagger.vocab import LemmaVocabularies, Vocabularies
 
     trained = read_model(args.model)
     for key, path in (("train_files", args.train), ("dev_files", args.dev)):
@@ -49,6 +50,13 @@ def main(argv=None) -> int:
     if own != new:
         sys.exit(f"{args.model}: its vocabularies differ from those {args.train} gives; nothing written")
     trained.vocabs.tag_pairs = rebuilt.tag_pairs
+    if trained.lemmatizer is not None:
+        lemma_vocabs = LemmaVocabularies.build(train)
+        own, new = trained.lemmatizer.vocabs.to_dict(), lemma_vocabs.to_dict()
+        own.pop("feats_dictionary", None), new.pop("feats_dictionary")
+        if own != new:
+            sys.exit(f"{args.model}: its lemmatizer's vocabularies differ from those {args.train} gives; nothing written")
+        trained.lemmatizer.vocabs.feats_dictionary = lemma_vocabs.feats_dictionary
     splitter = SentenceSplitter.fit([s.forms for s in train], dev=[s.forms for s in dev])
     meta = dict(trained.meta)
     if splitter is not None:
@@ -62,7 +70,8 @@ def main(argv=None) -> int:
         files["train_log.jsonl"] = log.read_bytes()
     write_directory(args.model, files)
     pairs = ", ".join(f"{t} {len(p)}" for t, p in rebuilt.tag_pairs.items())
-    print(f"{args.model}: pairs {pairs}; splitter {meta.get('splitter')}")
+    feats_lemmas = len(trained.lemmatizer.vocabs.feats_dictionary) if trained.lemmatizer is not None else 0
+    print(f"{args.model}: pairs {pairs}; splitter {meta.get('splitter')}; (form, UPOS, FEATS) lemmas {feats_lemmas}")
     return 0
 
 

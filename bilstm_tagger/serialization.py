@@ -12,7 +12,8 @@ A model directory holds::
 
 and, for a model that lemmatizes (``lemma`` among its targets), two more parts::
 
-    lemmatizer.json         its characters, UPOS labels and the training dictionary (form, UPOS) -> lemma
+    lemmatizer.json         its characters, UPOS labels and the training dictionary (form, UPOS) -> lemma, with
+                            the (form, UPOS, FEATS) whose lemma differs (none in directories written before)
     lemmatizer.safetensors  its weights; ``[lemmatizer.model]`` in config.cfg names its architecture
 
 and, for a model trained since it learns one, ``splitter.json``: the weights and threshold of its sentence

@@ -165,6 +165,15 @@ class Vocabularies:
         )
 
 
+def _most_frequent(counts: Counter) -> Dict[tuple, str]:
+    """Each key's most frequent lemma (ties: the alphabetically first) from counts of (*key, lemma)."""
+    best: Dict[tuple, Tuple[int, str]] = {}
+    for (*key, lemma), count in sorted(counts.items()):
+        if tuple(key) not in best or count > best[tuple(key)][0]:
+            best[tuple(key)] = (count, lemma)
+    return {key: lemma for key, (_, lemma) in best.items()}
+
+
 @dataclass
 class LemmaVocabularies:
     """What the lemmatizer maps strings with, built from the training words that have a UPOS and a lemma.
@@ -173,12 +182,16 @@ class LemmaVocabularies:
         chars: characters of training forms and lemmas (its ids are the lemmatizer's input and output characters).
         upos: the UPOS labels, in id order.
         dictionary: (form, UPOS) -> the lemma it has most often in training (ties: the alphabetically first).
+        feats_dictionary: (form, UPOS, FEATS) -> its most frequent lemma, for the triples where that is not the
+            ``dictionary``'s lemma of (form, UPOS): EWT's "her" is "she" as an object, "her" as a possessive
+            (``Poss=Yes``). Empty for a directory written before it existed.
         examples: every distinct (form, UPOS, lemma) of training, sorted: what the lemmatizer is trained on.
     """
 
     chars: Vocab
     upos: List[str]
     dictionary: Dict[Tuple[str, str], str]
+    feats_dictionary: Dict[Tuple[str, str, str], str] = field(default_factory=dict)
     examples: List[Tuple[str, str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -187,21 +200,22 @@ class LemmaVocabularies:
     @classmethod
     def build(cls, sentences: Sequence[Sentence]) -> "LemmaVocabularies":
         counts: Counter = Counter()
+        feats_counts: Counter = Counter()
         char_counts: Counter = Counter()
         for sentence in sentences:
             for word in sentence.words:
                 if word.upos is not None and word.lemma is not None:
                     counts[word.form, word.upos, word.lemma] += 1
+                    feats_counts[word.form, word.upos, word.feats, word.lemma] += 1
                     char_counts.update(word.form)
                     char_counts.update(word.lemma)
-        best: Dict[Tuple[str, str], Tuple[int, str]] = {}
-        for (form, upos, lemma), count in sorted(counts.items()):
-            if (form, upos) not in best or count > best[form, upos][0]:
-                best[form, upos] = (count, lemma)
+        dictionary = _most_frequent(counts)
+        by_feats = _most_frequent(feats_counts)
         return cls(
             chars=Vocab.from_counts(char_counts),
             upos=sorted({upos for _, upos, _ in counts}),
-            dictionary={key: lemma for key, (_, lemma) in best.items()},
+            dictionary=dictionary,
+            feats_dictionary={key: lemma for key, lemma in by_feats.items() if lemma != dictionary[key[:2]]},
             examples=sorted(counts),
         )
 
@@ -214,6 +228,7 @@ class LemmaVocabularies:
             "chars": self.chars.to_dict(),
             "upos": self.upos,
             "dictionary": [[form, upos, lemma] for (form, upos), lemma in sorted(self.dictionary.items())],
+            "feats_dictionary": [[*key, lemma] for key, lemma in sorted(self.feats_dictionary.items())],
         }
 
     @classmethod
@@ -222,4 +237,5 @@ class LemmaVocabularies:
             chars=Vocab.from_dict(data["chars"]),
             upos=list(data["upos"]),
             dictionary={(form, upos): lemma for form, upos, lemma in data["dictionary"]},
+            feats_dictionary={(form, upos, feats): lemma for form, upos, feats, lemma in data.get("feats_dictionary", [])},
         )

@@ -55,6 +55,39 @@ def test_lemma_vocabularies_dictionary_takes_the_most_frequent_lemma():
     assert LemmaVocabularies.from_dict(json.loads(json.dumps(vocabs.to_dict()))).dictionary == vocabs.dictionary
 
 
+def test_feats_choose_the_lemma_where_they_change_it():
+    """EWT's "her": "she" as an object, "her" as a possessive; only the exception is kept by FEATS."""
+    words = [("her", "PRON", "Case=Acc", "she")] * 3 + [("her", "PRON", "Poss=Yes", "her")] * 2 + [
+        ("cats", "NOUN", "Number=Plur", "cat")]
+    sentence = Sentence(words=[Word(id=i + 1, form=f, upos=u, xpos=None, feats=x, lemma=l)
+                               for i, (f, u, x, l) in enumerate(words)])
+    vocabs = LemmaVocabularies.build([sentence])
+    assert vocabs.dictionary[("her", "PRON")] == "she"
+    assert vocabs.feats_dictionary == {("her", "PRON", "Poss=Yes"): "her"}
+    copy = LemmaVocabularies.from_dict(json.loads(json.dumps(vocabs.to_dict())))
+    assert copy.feats_dictionary == vocabs.feats_dictionary
+    old = vocabs.to_dict()
+    del old["feats_dictionary"]  # lemmatizer.json written before it existed
+    assert LemmaVocabularies.from_dict(old).feats_dictionary == {}
+    model = CharLemmatizer.from_vocabs(vocabs, char_dim=8, upos_dim=4, hidden=8, dropout=0.0, beam_size=1)
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=vocabs, model=model), torch.device("cpu"))
+    forms, upos = ["her", "her", "cats"], ["PRON", "PRON", "NOUN"]
+    assert lemmatization.lemmatize(forms, upos, ["Poss=Yes", "Case=Acc", "_"]) == ["her", "she", "cat"]
+    assert lemmatization.lemmatize(forms, upos) == ["she", "she", "cat"]  # without FEATS, the (form, UPOS) lemma
+
+
+def test_a_tagger_lemmatizes_with_the_feats_it_predicted(tiny_model):
+    tagger = load_model(tiny_model)
+    words = ["I", "like", "cats", "."]
+    tags = tagger.tag([words])[0]
+    assert tags["feats"][2] == "Number=Plur" and tags["lemma"][2] == "cat"  # memorised
+    lemmatization = tagger.lemmatization
+    lemmatization.vocabs.feats_dictionary = {("cats", "NOUN", "Number=Plur"): "cat-by-feats",
+                                             ("cats", "NOUN", "Number=Sing"): "never"}
+    lemmatization.feats_forms = frozenset({"cats"})
+    assert tagger.tag([words])[0]["lemma"][2] == "cat-by-feats"
+
+
 def test_lemmatizer_overfits_pairs_the_dictionary_does_not_answer():
     vocabs, model = _overfit(PAIRS)
     # the model alone (an empty dictionary), so every pair is decoded, irregular ones included

@@ -1,5 +1,5 @@
-"""Lemmatizing tagged words: the training dictionary first, the character-level lemmatizer for the rest, each
-(form, UPOS) computed once.
+"""Lemmatizing tagged words: the training dictionary first (by (form, UPOS, FEATS) where FEATS changes the lemma,
+else by (form, UPOS)), the character-level lemmatizer for the rest, each (form, UPOS) computed once.
 
 A (form, UPOS) pair seen in training gets the lemma it had there most often (:class:`~bilstm_tagger.vocab.
 LemmaVocabularies`' dictionary): on EWT test that answers most words, and more accurately than any model could
@@ -56,10 +56,14 @@ class Lemmatization:
         self.device = device
         self.beam_size = beam_size
         self.cache: Dict[Tuple[str, Optional[str]], str] = {}
+        self.feats_forms = frozenset(form for form, _, _ in self.vocabs.feats_dictionary)
         self.threads: Optional[ThreadGovernor] = None  # set by the Tagger (InferenceOptions.adapt_threads)
 
-    def lemmatize(self, forms: Sequence[str], upos: Sequence[Optional[str]]) -> List[str]:
-        """One lemma per word, given its form and (predicted or gold) UPOS."""
+    def lemmatize(
+        self, forms: Sequence[str], upos: Sequence[Optional[str]], feats: Optional[Sequence[Optional[str]]] = None
+    ) -> List[str]:
+        """One lemma per word, given its form and (predicted or gold) UPOS, and its FEATS when known (a (form,
+        UPOS, FEATS) of the training file whose lemma is not its (form, UPOS)'s answers first)."""
         dictionary, cache = self.vocabs.dictionary, self.cache
         keys = list(zip(forms, upos))
         missing = [key for key in dict.fromkeys(keys) if key not in dictionary and key not in cache]
@@ -67,7 +71,13 @@ class Lemmatization:
             if len(cache) + len(missing) > CACHE_CAPACITY:
                 cache.clear()
             cache.update(zip(missing, self._decode(missing)))
-        return [dictionary.get(key) or cache[key] for key in keys]
+        lemmas = [dictionary.get(key) or cache[key] for key in keys]
+        if feats is not None and self.feats_forms:
+            by_feats, feats_forms = self.vocabs.feats_dictionary, self.feats_forms
+            # few forms (EWT train: 109), so most words are passed over in one comprehension
+            for i in [i for i, form in enumerate(forms) if form in feats_forms]:
+                lemmas[i] = by_feats.get((forms[i], upos[i], feats[i]), lemmas[i])
+        return lemmas
 
     def _decode(self, keys: List[Tuple[str, Optional[str]]]) -> List[str]:
         """Lemmas of (form, UPOS) pairs from the model, forms of similar length together: the edit classifier's

@@ -128,14 +128,21 @@ class Tagger:
     def lemmatize_tagged(
         self, sentences: Sequence[Sequence[str]], tag_ids: Sequence[Dict[str, List[int]]]
     ) -> List[List[str]]:
-        """Lemmas of sentences :meth:`tag_ids` has tagged, from the UPOS it predicted (see :meth:`lemmatize`)."""
-        labels = self.vocabs.labels["upos"]
-        return self.lemmatize(sentences, [[labels[k] if k >= 0 else None for k in ids["upos"]] for ids in tag_ids])
+        """Lemmas of sentences :meth:`tag_ids` has tagged, from the UPOS (and FEATS) it predicted (see
+        :meth:`lemmatize`)."""
+        labels = self.labels
+
+        def named(target: str) -> List[List[Optional[str]]]:
+            return [[labels[target][k] if k >= 0 else None for k in ids[target]] for ids in tag_ids]
+
+        return self.lemmatize(sentences, named("upos"), named("feats") if "feats" in labels else None)
 
     def lemmatize(
-        self, sentences: Sequence[Sequence[str]], upos: Sequence[Sequence[Optional[str]]]
+        self, sentences: Sequence[Sequence[str]], upos: Sequence[Sequence[Optional[str]]],
+        feats: Optional[Sequence[Sequence[Optional[str]]]] = None,
     ) -> List[List[str]]:
-        """Lemmas of words given their UPOS (predicted or gold), all sentences' unseen words decoded together.
+        """Lemmas of words given their UPOS and, if known, FEATS (predicted or gold), all sentences' unseen words
+        decoded together.
 
         Raises:
             ValueError: for a model that does not lemmatize.
@@ -143,7 +150,8 @@ class Tagger:
         if self.lemmatization is None:
             raise ValueError("this model does not lemmatize (it was trained without lemma among its targets)")
         flat = self.lemmatization.lemmatize(
-            [form for forms in sentences for form in forms], [tag for tags in upos for tag in tags]
+            [form for forms in sentences for form in forms], [tag for tags in upos for tag in tags],
+            None if feats is None else [bundle for bundles in feats for bundle in bundles],
         )
         result, start = [], 0
         for forms in sentences:

@@ -72,6 +72,13 @@ class SystemSettings:
 SCHEDULES = ("plateau", "linear")
 
 
+def _check_schedule(section: str, schedule: str, decay_start: float) -> None:
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"[{section}] schedule must be one of {list(SCHEDULES)}, not {schedule!r}")
+    if not 0.0 <= decay_start < 1.0:
+        raise ConfigError(f"[{section}] decay_start must be at least 0 and below 1, not {decay_start!r}")
+
+
 @dataclass
 class TrainingSettings:
     """The ``[training]`` section; each field is documented in ``configs/bilstm.cfg``."""
@@ -94,10 +101,7 @@ class TrainingSettings:
     max_minutes: float = 28.0
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"[training] schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}")
-        if not 0.0 <= self.decay_start < 1.0:
-            raise ConfigError(f"[training] decay_start must be at least 0 and below 1, not {self.decay_start!r}")
+        _check_schedule("training", self.schedule, self.decay_start)
         bad = [t for t in self.targets if t not in TARGET_NAMES]
         if bad or not self.targets:
             raise ConfigError(
@@ -129,10 +133,7 @@ class LemmatizerSettings:
 
     def __post_init__(self) -> None:
         self.model = dict(self.model)
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"[lemmatizer] schedule must be one of {list(SCHEDULES)}, not {self.schedule!r}")
-        if not 0.0 <= self.decay_start < 1.0:
-            raise ConfigError(f"[lemmatizer] decay_start must be at least 0 and below 1, not {self.decay_start!r}")
+        _check_schedule("lemmatizer", self.schedule, self.decay_start)
         if "@architectures" not in self.model:
             raise ConfigError("[lemmatizer.model] must name an @architectures (bilstm_tagger.Lemmatizer.v2)")
 

@@ -29,11 +29,13 @@ from .steps import gradient_step, linear_rate, set_rate
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
-    """Percentage of dev words with a gold UPOS and lemma whose lemma is right, given the gold UPOS."""
+    """Percentage of dev words with a gold UPOS and lemma whose lemma is right, given the gold UPOS and FEATS."""
     words = [word for sentence in dev for word in sentence.words if word.upos is not None and word.lemma is not None]
     if not words:
         return 0.0
-    predicted = Lemmatization(lemmatizer, device).lemmatize([w.form for w in words], [w.upos for w in words])
+    predicted = Lemmatization(lemmatizer, device).lemmatize(
+        [w.form for w in words], [w.upos for w in words], [w.feats for w in words]
+    )
     return 100.0 * sum(p == w.lemma for p, w in zip(predicted, words)) / len(words)
 
 
