@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step, linear_rate, set_rate
+from .steps import gradient_step, linear_rate, scale_rate, set_rate
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -118,8 +118,7 @@ def train_lemmatizer(
         else:
             bad_epochs += 1
             if settings.schedule == "plateau":
-                for group in optimizer.param_groups:
-                    group["lr"] *= settings.lr_decay
+                scale_rate(optimizer, settings.lr_decay)
         if progress:
             tqdm.write(
                 f"lemmatizer epoch {epoch:>3}  loss {total / max(seen, 1):.4f}  dev lemma={accuracy:.2f} (gold UPOS)"

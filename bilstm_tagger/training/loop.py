@@ -62,7 +62,7 @@ from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restor
 from .config import Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step, linear_rate, set_rate
+from .steps import gradient_step, linear_rate, scale_rate, set_rate
 
 LOG_FILE = "train_log.jsonl"
 
@@ -467,8 +467,7 @@ def _train_network(
         else:
             bad_epochs += 1
             if settings.schedule == "plateau":
-                for group in optimizer.param_groups:
-                    group["lr"] *= settings.lr_decay
+                scale_rate(optimizer, settings.lr_decay)
         if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
             break  # train() writes the finished directory
         if not distribution.leads:

@@ -31,3 +31,9 @@ def linear_rate(
 def set_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = rate
+
+
+def scale_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
+    """The "plateau" schedule's step, after an epoch without a better dev score."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
