@@ -363,7 +363,8 @@ def render(rows: list) -> str:
     lines = [
         f"CPU: {rows[0]['cpu']} ({rows[0]['cores']} cores), {rows[0]['date']}; {len(rows)} systems in one run, "
         f"each measurement in a fresh process. \"once\": EWT train ({f(rows[0]['n_words'])} words) tagged once "
-        f"after a warm-up on EWT dev, median of {len(rows[0]['once_runs']['1_thread'])} processes; \"one core busy\": the process's default threads, a busy loop on one core; "
+        f"after a warm-up on EWT dev, median of {len(rows[0]['once_runs']['1_thread'])} processes; "
+        "\"one core busy\": the process's default threads, a busy loop on one core; "
         "\"repeated test\": median of 5 passes over EWT test after a warm-up on it. Ratio: ours / the spaCy row "
         "named in the last column, pair by pair.",
         "",
@@ -383,9 +384,9 @@ def render(rows: list) -> str:
             f"{r['latency_ms']['median']:.2f} / {r['latency_ms']['p99']:.2f} | {r['load_seconds']:.2f} | "
             f"{r['peak_rss_mb']:.0f} | {r['baseline']} |"
         )
-    limit = next((r["limit"] for r in rows if "limit" in r), None)
-    if limit:
-        row = next(r for r in rows if "limit" in r)
+    row = next((r for r in rows if "limit" in r), None)
+    if row:
+        limit = row["limit"]
         lines += ["", f"Distance from the limit ({row['system']}, 1 thread, tagged once): "
                   f"{limit['flops_per_word'] / 1e6:.2f} MFLOP per word x {f(row['once_1_thread'])} words/s = "
                   f"{limit['flops_per_word'] * row['once_1_thread'] / 1e9:.1f} GFLOP/s, against "

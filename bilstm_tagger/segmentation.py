@@ -73,6 +73,11 @@ MIN_FEATURE_COUNT = 2
 FORM_CACHE_CAPACITY = 100_000
 
 
+def _logit(probability: float) -> float:
+    """The logit a gap's probability reaches ``probability`` at (what :meth:`SentenceSplitter.gap_logits` gives)."""
+    return math.log(probability / (1.0 - probability))
+
+
 def _shape(word: str) -> str:
     if not word:
         return "empty"
@@ -179,7 +184,7 @@ class SentenceSplitter:
 
     def spans(self, words: Sequence[str]) -> List[Tuple[int, int]]:
         """(start, end) word indices of the sentences of ``words``; the spans cover every word."""
-        cut = math.log(self.threshold / (1.0 - self.threshold))
+        cut = _logit(self.threshold)
         return _spans_between([i + 1 for i, logit in enumerate(self.gap_logits(words)) if logit >= cut], len(words))
 
     def summary(self) -> Dict[str, float]:
@@ -231,7 +236,7 @@ class SentenceSplitter:
         best = (-1.0, 0.5, {})
         for step in range(1, 20):
             threshold = step / 20
-            cut = math.log(threshold / (1.0 - threshold))
+            cut = _logit(threshold)
             found = sum(1 for logit, _ in gaps if logit >= cut)
             right = sum(1 for logit, true in gaps if true and logit >= cut)
             precision = right / found if found else 0.0

@@ -237,5 +237,7 @@ class LemmaVocabularies:
             chars=Vocab.from_dict(data["chars"]),
             upos=list(data["upos"]),
             dictionary={(form, upos): lemma for form, upos, lemma in data["dictionary"]},
-            feats_dictionary={(form, upos, feats): lemma for form, upos, feats, lemma in data.get("feats_dictionary", [])},
+            feats_dictionary={
+                (form, upos, feats): lemma for form, upos, feats, lemma in data.get("feats_dictionary", [])
+            },
         )

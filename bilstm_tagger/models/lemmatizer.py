@@ -268,8 +268,8 @@ class CharLemmatizer(nn.Module):
     def beam_search(self, batch: LemmaBatch, encoded, beam_size: int) -> Tuple[List[List[int]], torch.Tensor]:
         """Decode every word at once, ``beam_size`` (K) hypotheses each.
 
-        The search is :class:`~bilstm_tagger.models.beam.Beam`'s. A word's lemma is cut at ``EXTRA_STEPS`` characters more than its form (its own cap, so that batching does
-        not change results).
+        The search is :class:`~bilstm_tagger.models.beam.Beam`'s. A word's lemma is cut at ``EXTRA_STEPS``
+        characters more than its form (its own cap, so that batching does not change results).
 
         Returns:
             Character ids per word (without ``<EOS>``), and each lemma's log-probability with ``<EOS>`` (U,).

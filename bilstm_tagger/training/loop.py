@@ -413,8 +413,8 @@ def _train_network(
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
         bar = tqdm(
-            total=passes * n_train_words // distribution.world_size, desc=f"epoch {epoch}", unit="w", disable=not run.progress, leave=False,
-            dynamic_ncols=True,
+            total=passes * n_train_words // distribution.world_size, desc=f"epoch {epoch}", unit="w",
+            disable=not run.progress, leave=False, dynamic_ncols=True,
         )
         timed_out = False
         batches: List[List[Sentence]] = []
