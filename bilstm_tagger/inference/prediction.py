@@ -22,8 +22,10 @@ from ..targets import LABELLED_TARGETS
 from .options import InferenceOptions
 from .tagger import Tagger, load_model
 
-#: Sentences read, tagged and written at a time, so a large file never sits in memory whole.
-CHUNK_SENTENCES = 2000
+#: Sentences read, tagged and written at a time, so a large file never sits in memory whole. Large enough that the
+#: tagger sorts many sentences by length into full batches and decodes a chunk's unseen lemmas together: 1.0M words
+#: of text take 22.3 s in one process against 23.8 s in chunks of 2,000 (bench/RESULTS.md, "Scale").
+CHUNK_SENTENCES = 10000
 
 #: Input formats of :func:`tag_conllu`: how numbered lines of a file are read as sentences.
 INPUT_FORMATS = {"conllu": conllu_sentences, "text": text_sentences}
