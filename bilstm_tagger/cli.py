@@ -69,6 +69,11 @@ def _precision_arg(parser: argparse.ArgumentParser) -> None:
         "--precision", choices=list(PRECISIONS), default="fp32",
         help="; ".join(f"{name}: {what}" for name, what in PRECISIONS.items()) + " (default: fp32)",
     )
+    parser.add_argument(
+        "--float-steps", dest="int8_steps", action="store_const", const=False,
+        help="BiLSTM models on the CPU: multiply in float32 in the step-by-step recurrences too (default: their "
+        "states in int8 on a fixed scale, about 1.5x faster at the same accuracy)",
+    )
 
 
 def _decoding_args(parser: argparse.ArgumentParser) -> None:
@@ -254,6 +259,7 @@ def _inference_options(args: argparse.Namespace) -> InferenceOptions:
         constrain_length=getattr(args, "constrain_length", None),
         consistent_tags=getattr(args, "consistent_tags", None),
         lemmatize=getattr(args, "lemmatize", True),
+        int8_steps=getattr(args, "int8_steps", None),
     )
 
 

@@ -76,6 +76,7 @@ DEFAULT_CONFIG = {
     "consistent_tags": None,
     "lemmatize": True,
     "adapt_threads": True,
+    "int8_steps": None,
 }
 #: Doc attribute written for each target
 ATTRIBUTES = {name: ATTRIBUTE_IDS[target.spacy_attribute] for name, target in TARGETS.items()}
@@ -128,6 +129,8 @@ class BiLSTMTaggerComponent(Pipe):
         lemmatize: set ``token.lemma_`` when the model lemmatizes (False: leave lemmas alone, faster).
         adapt_threads: on the CPU, drop to one torch thread while another process takes a core (see
             ``InferenceOptions.adapt_threads``; False: always torch's thread count).
+        int8_steps: BiLSTM models on the CPU: the step-by-step recurrences multiply their states in int8 on a
+            fixed scale (None: where it applies; False: float32; see ``InferenceOptions.int8_steps``).
 
     Raises:
         OptionError: for an option with a wrong value.
@@ -150,6 +153,7 @@ class BiLSTMTaggerComponent(Pipe):
         consistent_tags: Optional[bool] = None,
         lemmatize: bool = True,
         adapt_threads: bool = True,
+        int8_steps: Optional[bool] = None,
     ) -> None:
         self.vocab = vocab
         self.name = name
@@ -158,6 +162,7 @@ class BiLSTMTaggerComponent(Pipe):
         self.options = InferenceOptions(
             device=device, precision=precision, beam_size=beam_size, constrain_length=constrain_length,
             consistent_tags=consistent_tags, lemmatize=lemmatize, adapt_threads=adapt_threads,
+            int8_steps=int8_steps,
         )
         self._tagger: Optional[Tagger] = None
         self._hashes: Dict[str, np.ndarray] = {}
@@ -376,6 +381,7 @@ def make_bilstm_tagger(
     consistent_tags: Optional[bool],
     lemmatize: bool,
     adapt_threads: bool,
+    int8_steps: Optional[bool],
 ) -> BiLSTMTaggerComponent:
     """spaCy factory for the ``bilstm_tagger`` component (see :class:`BiLSTMTaggerComponent`)."""
     return BiLSTMTaggerComponent(
@@ -390,4 +396,5 @@ def make_bilstm_tagger(
         consistent_tags=consistent_tags,
         lemmatize=lemmatize,
         adapt_threads=adapt_threads,
+        int8_steps=int8_steps,
     )

@@ -43,6 +43,9 @@ def hmm_model(tmp_path_factory):
         ({"batch_words": 0}, "batch_words must be a positive integer"),
         ({"precision": "int8", "cached_projections": True}, "cached_projections is a float32 path"),
         ({"consistent_tags": "yes"}, "consistent_tags must be true, false or null"),
+        ({"int8_steps": "yes"}, "int8_steps must be true, false or null"),
+        ({"precision": "bf16", "int8_steps": True}, "int8_steps runs in the cached-projection path"),
+        ({"cached_projections": False, "int8_steps": True}, "int8_steps runs in the cached-projection path"),
     ],
 )
 def test_options_wrong_values_are_refused_when_made(options, message):
@@ -61,6 +64,7 @@ def test_options_device_is_normalised():
         ({"device": "cuda"}, "HMM models run on cpu, not 'cuda'"),
         ({"beam_size": 2}, "beam_size is a decoding setting of seq2seq models; this model is HMM"),
         ({"cached_projections": False}, "cached_projections is an option of BiLSTM models; this model is HMM"),
+        ({"int8_steps": False}, "int8_steps is an option of BiLSTM models; this model is HMM"),
         ({"consistent_tags": True}, "consistent_tags is a decoding setting of BiLSTM and RNN models; this model is HMM"),
     ],
 )

@@ -36,6 +36,8 @@ class FormCache:
         model: the torch model (in eval mode).
         device: where the model runs; the table lives there.
         encoding: what to keep per form: "embedding" or one of the model's ``form_encodings``.
+        int8_steps: encode forms with the character LSTM run step by step in int8, and make batches that ask the
+            model for int8 products in its step loop (see :class:`~bilstm_tagger.models.batching.Batch`).
         capacity: forms kept. When a batch's new forms would overflow it, the cache first keeps only the half of
             its forms that were used most (a corpus's frequent words stay; its long tail goes), and if that is not
             room enough, it starts from empty (a batch's own forms are always kept, however many).
@@ -48,12 +50,14 @@ class FormCache:
         model: NeuralTagger,
         device: torch.device,
         encoding: str = "embedding",
+        int8_steps: bool = False,
         capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self.vocabs = vocabs
         self.model = model
         self.device = device
         self.encoding = encoding
+        self.int8_steps = int8_steps
         self.capacity = capacity
         self.clear()
 
@@ -95,7 +99,9 @@ class FormCache:
         word_index = self.vocabs.words.index
         word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device="cpu")
         chars, lengths = char_ids(forms, self.vocabs)
-        encoded = self.model.encode_forms(word_ids.to(self.device), chars.to(self.device), lengths, self.encoding)
+        encoded = self.model.encode_forms(
+            word_ids.to(self.device), chars.to(self.device), lengths, self.encoding, int8_steps=self.int8_steps
+        )
         start, end = self.size, self.size + len(forms)
         self._reserve(end)
         self.table[start:end] = encoded
@@ -114,9 +120,11 @@ class FormCache:
         new = [form for form in dict.fromkeys(flat) if form not in rows]
         if new:
             if len(rows) + len(new) > self.capacity:
-                self._keep_most_used()
-                if len(self.rows) + len(new) > self.capacity:
+                # compacting is wasted work when even the kept half leaves no room for the batch's new forms
+                if min(len(rows), self.capacity // 2) + len(new) > self.capacity:
                     self.clear()
+                else:
+                    self._keep_most_used()
                 rows = self.rows
                 new = [form for form in dict.fromkeys(flat) if form not in rows]
             self._add(new)
@@ -140,4 +148,5 @@ class FormCache:
             lengths=lengths,
             form_vectors=self.table,
             form_encoding=self.encoding,
+            int8_steps=self.int8_steps,
         )

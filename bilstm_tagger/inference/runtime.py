@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..models import int8
 from ..models.base import CountingTagger, TaggerModel
 from ..threads import ThreadGovernor, one_torch_thread_in_forked_children, running
 from ..models.batching import length_batches
@@ -82,7 +83,17 @@ class NeuralRuntime:
         if projections is None:  # fastest where it applies: the CPU in float32
             projections = "projection" in model.form_encodings and device.type == "cpu" and options.precision == "fp32"
         encoding = "projection" if projections else "embedding"
-        self.cache = FormCache(vocabs=vocabs, model=self.model, device=device, encoding=encoding)
+        int8_steps = options.int8_steps
+        if int8_steps is None:  # on where it applies: the step loop of cached projections, on the CPU
+            int8_steps = projections and device.type == "cpu" and int8.available()
+        elif int8_steps and not (projections and device.type == "cpu" and int8.available()):
+            raise OptionError(
+                f"int8_steps is for the cached-projection path on a CPU with int8 products (torch {torch.__version__}"
+                f" on {device}: {'available' if int8.available() else 'none'})"
+            )
+        self.cache = FormCache(
+            vocabs=vocabs, model=self.model, device=device, encoding=encoding, int8_steps=bool(int8_steps)
+        )
         self.decoding: Dict[str, object] = {
             name: getattr(options, name)
             for name in model.decoding_settings

@@ -31,6 +31,8 @@ class Batch:
             :class:`~bilstm_tagger.inference.form_cache.FormCache` at inference), used instead of ``type_chars``.
         form_encoding: what ``form_vectors`` hold: "embedding" (word representations) or another of the model's
             ``form_encodings``.
+        int8_steps: with cached projections, run the step loop's matrix products in int8 (the ``int8_steps``
+            inference option).
     """
 
     words: torch.Tensor
@@ -41,6 +43,7 @@ class Batch:
     targets: Dict[str, torch.Tensor] = field(default_factory=dict)
     form_vectors: Optional[torch.Tensor] = None
     form_encoding: str = "embedding"
+    int8_steps: bool = False
 
     @property
     def n_words(self) -> int:
@@ -56,6 +59,7 @@ class Batch:
             targets={k: v.to(device) for k, v in self.targets.items()},
             form_vectors=None if self.form_vectors is None else self.form_vectors.to(device),
             form_encoding=self.form_encoding,
+            int8_steps=self.int8_steps,
         )
 
 

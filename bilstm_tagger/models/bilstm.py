@@ -4,8 +4,10 @@ The first layer's input projection depends on the form alone, so :meth:`BiLSTMTa
 form encoding ("projection") that a form cache keeps, and :meth:`BiLSTMTagger.forward` then runs the recurrence step
 by step from the cached projections (:func:`lstm_layer_steps`): about 40% fewer multiply-adds per word than
 ``nn.LSTM``, which recomputes the projection for every token. Inference uses it on the CPU in float32 (the
-``cached_projections`` option); training, GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16
-kernels). Both read the same weights, and a test checks that they agree.
+``cached_projections`` option), with the step loop's matrix products in int8 by default (the ``int8_steps``
+option, :mod:`~bilstm_tagger.models.int8`: states in (-1, 1) on one fixed scale, nothing set by the batch); training,
+GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels). All read the same weights, and tests
+check that they agree.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import registry
+from . import int8
 from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
@@ -93,6 +96,7 @@ class BiLSTMTagger(NeuralTagger):
         if self.factored:
             heads["feats"] = FactoredFeatsHead(2 * hidden, list(feats_labels or []))
         self.heads = nn.ModuleDict(heads)
+        self._kept = int8.KeptWeights()  # the step loop's weights in int8, per layer
 
     def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         if self.factored and target == "feats":
@@ -121,11 +125,13 @@ class BiLSTMTagger(NeuralTagger):
         return weight, bias
 
     def encode_forms(
-        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str
+        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str,
+        *, int8_steps: bool = False,
     ) -> torch.Tensor:
         """For "projection", the first layer's input projections (both directions, biases included) of distinct
-        forms, (U, 8H); for "embedding", their word representations, (U, D)."""
-        vectors = self.embedding.encode_forms(word_ids, type_chars, type_lengths)
+        forms, (U, 8H); for "embedding", their word representations, (U, D). ``int8_steps``: see
+        :meth:`WordCharEmbedding.encode_types`."""
+        vectors = self.embedding.encode_forms(word_ids, type_chars, type_lengths, int8_steps=int8_steps)
         return F.linear(vectors, *self._projection(0)) if encoding == "projection" else vectors
 
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:
@@ -175,13 +181,21 @@ class BiLSTMTagger(NeuralTagger):
                      for s in ("", "_reverse")]
                 ).unsqueeze(1)  # (2, 1, 4H)
                 read_rows = state_rows  # the previous layer's states, in each direction's reading order
-            states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1)
+            quantized = self._quantized(layer, weights) if batch.int8_steps else None
+            states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1, quantized)
         out = states[:dump].view(steps, n, 2 * hidden).transpose(0, 1)  # (B, T, 2H)
         return out * valid.unsqueeze(-1)
 
+    def _quantized(self, layer: int, weights: torch.Tensor) -> int8.QuantizedWeights:
+        """``weights`` of :func:`lstm_layer_steps` for ``layer`` in int8; kept until the layer's parameters
+        change."""
+        params = [getattr(self.lstm, f"weight_{kind}_l{layer}{s}") for kind in ("ih", "hh") for s in ("", "_reverse")]
+        return self._kept.get(f"layer {layer}", params, lambda: int8.quantize_columns(weights))
+
 
 def lstm_layer_steps(
-    source: torch.Tensor, read_rows: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, bias, n_rows: int
+    source: torch.Tensor, read_rows: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, bias, n_rows: int,
+    quantized: Optional[int8.QuantizedWeights] = None,
 ) -> torch.Tensor:
     """Run the two directions of one LSTM layer step by step.
 
@@ -193,6 +207,8 @@ def lstm_layer_steps(
         weights: (2, H, 4H) recurrent weights, or (2, K + H, 4H) input and recurrent weights stacked.
         bias: None, or (2, 1, 4H) both biases summed.
         n_rows: rows of the output buffer.
+        quantized: None, or ``weights`` in int8 (:func:`~bilstm_tagger.models.int8.quantize_columns`): each
+            step's product is then computed in int8.
 
     Returns:
         (n_rows, 2H) states: forward ones in the first H columns, backward ones in the last H.
@@ -202,10 +218,16 @@ def lstm_layer_steps(
     h = weights.new_zeros(2, n, hidden)
     c = weights.new_zeros(2, n, hidden)
     out = weights.new_zeros(n_rows, 2 * hidden)
+    products = None if quantized is None else torch.empty((2, n, 4 * hidden), dtype=torch.int32)
     for t in range(steps):
         x = source.index_select(0, read_rows[t]).view(2, n, -1)
-        if bias is None:
-            gates = torch.baddbmm(x, h, weights)  # (2, B, 4H), gates i, f, g, o as in nn.LSTM
+        # (2, B, 4H), gates i, f, g, o as in nn.LSTM
+        if quantized is not None:
+            # the inputs are states of this layer and of the one below: in (-1, 1), as int8.bmm needs
+            gates = int8.bmm(h if bias is None else torch.cat([x, h], dim=-1), quantized, out=products)
+            gates = gates.add_(x if bias is None else bias)
+        elif bias is None:
+            gates = torch.baddbmm(x, h, weights)
         else:
             gates = torch.baddbmm(bias, torch.cat([x, h], dim=-1), weights)
         sig = torch.sigmoid(gates)

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from ..vocab import PAD_ID
+from . import int8
 from .batching import Batch
 
 
@@ -44,9 +45,15 @@ class WordCharEmbedding(nn.Module):
         else:
             self.char_cnn = nn.Conv1d(char_dim, 2 * char_hidden, kernel_size=3, padding=1)
         self.output_dim = word_dim + 2 * char_hidden
+        self._kept = int8.KeptWeights()  # the character LSTM's tables for int8_steps
 
-    def encode_types(self, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
-        """Encode distinct forms: (U, L) char ids and (U,) lengths -> (U, 2 * char_hidden)."""
+    def encode_types(
+        self, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False
+    ) -> torch.Tensor:
+        """Encode distinct forms: (U, L) char ids and (U,) lengths -> (U, 2 * char_hidden). ``int8_steps`` (the
+        character LSTM, at inference): run it step by step with its products in int8 (:meth:`_int8_steps`)."""
+        if self.char_encoder == "lstm" and int8_steps:
+            return self._int8_steps(type_chars, type_lengths)
         chars = self.char_embedding(type_chars)
         if self.char_encoder == "lstm":
             packed = pack_padded_sequence(chars, type_lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -56,9 +63,56 @@ class WordCharEmbedding(nn.Module):
         mask = (type_chars == PAD_ID).unsqueeze(1)
         return features.masked_fill(mask, float("-inf")).amax(dim=-1)
 
-    def encode_forms(self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
+    def _int8_steps(self, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode_types` for the character BiLSTM, step by step: each character's input projection is read
+        from a table (one row per character), the recurrent products are int8 (:mod:`~bilstm_tagger.models.int8`),
+        and at step t the forms longer than t are the first rows, longest first (bench/RESULTS.md, "Speed")."""
+        rnn, hidden = self.char_rnn, self.char_rnn.hidden_size
+        directions = ("l0", "l0_reverse")
+        params = [getattr(rnn, f"{kind}_{d}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                  for d in directions] + [self.char_embedding.weight]
+
+        def tables():
+            embedded = self.char_embedding.weight
+            projections = torch.stack([
+                torch.addmm(getattr(rnn, f"bias_ih_{d}") + getattr(rnn, f"bias_hh_{d}"), embedded,
+                            getattr(rnn, f"weight_ih_{d}").t())
+                for d in directions
+            ])  # (2, n_chars, 4H)
+            recurrent = torch.stack([getattr(rnn, f"weight_hh_{d}").t() for d in directions])  # (2, H, 4H)
+            return projections, int8.quantize_columns(recurrent)
+
+        projections, quantized = self._kept.get("chars", params, tables)
+        lengths = type_lengths.cpu()
+        order = torch.argsort(lengths, descending=True, stable=True).to(type_chars.device)
+        chars, lengths = type_chars[order], lengths[order.cpu()]
+        # the backward direction reads each form from its last character
+        positions = (lengths[:, None] - 1 - torch.arange(chars.shape[1])[None, :]).clamp(min=0)
+        backward = chars.gather(1, positions.to(chars.device))
+        n_forms = len(chars)
+        h = projections.new_zeros(2, n_forms, hidden)
+        c = projections.new_zeros(2, n_forms, hidden)
+        products = torch.empty((2, n_forms, 4 * hidden), dtype=torch.int32)
+        active = (lengths[None, :] > torch.arange(int(lengths.max()))[:, None]).sum(dim=1).tolist()
+        for t, n in enumerate(active):  # n: forms longer than t, the first n rows
+            x = torch.stack([projections[0].index_select(0, chars[:n, t]),
+                             projections[1].index_select(0, backward[:n, t])])
+            gates = int8.bmm(h[:, :n], quantized, out=products[:, :n]).add_(x)  # (2, n, 4H): i, f, g, o
+            sig = torch.sigmoid(gates)
+            cell = sig[..., hidden : 2 * hidden] * c[:, :n]
+            cell += sig[..., :hidden] * torch.tanh(gates[..., 2 * hidden : 3 * hidden])
+            c[:, :n] = cell
+            h[:, :n] = sig[..., 3 * hidden :] * torch.tanh(cell)
+        encoded = torch.empty((n_forms, 2 * hidden), dtype=h.dtype, device=h.device)
+        encoded[order] = torch.cat([h[0], h[1]], dim=-1)  # each form's last states, back in input order
+        return encoded
+
+    def encode_forms(
+        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False
+    ) -> torch.Tensor:
         """Representations of distinct forms: (U,) word ids, (U, L) char ids, (U,) lengths -> (U, output_dim)."""
-        return torch.cat([self.word_embedding(word_ids), self.encode_types(type_chars, type_lengths)], dim=-1)
+        types = self.encode_types(type_chars, type_lengths, int8_steps=int8_steps)
+        return torch.cat([self.word_embedding(word_ids), types], dim=-1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`, encoding
