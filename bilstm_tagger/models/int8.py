@@ -37,7 +37,8 @@ class QuantizedWeights(NamedTuple):
 
 @functools.lru_cache(maxsize=None)
 def available() -> bool:
-    """Whether this torch computes int8 products on the CPU (``torch._int_mm``, CPU since torch 2.2)."""
+    """Whether this torch computes int8 products on the CPU (``torch._int_mm`` with ``out=``; older versions have
+    it for CUDA only)."""
     try:
         ones, out = torch.ones((1, 8), dtype=torch.int8), torch.zeros((1, 1), dtype=torch.int32)
         return int(torch._int_mm(ones, ones.t().contiguous(), out=out)[0, 0]) == 8
