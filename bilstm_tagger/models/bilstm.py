@@ -96,7 +96,7 @@ class BiLSTMTagger(NeuralTagger):
         if self.factored:
             heads["feats"] = FactoredFeatsHead(2 * hidden, list(feats_labels or []))
         self.heads = nn.ModuleDict(heads)
-        self._kept = int8.KeptWeights()  # the step loop's weights per layer, stacked and in int8
+        self._kept = int8.KeptWeights()  # the step loop's weights per layer, stacked and in int8 (_step_weights)
 
     def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         if self.factored and target == "feats":
@@ -170,37 +170,34 @@ class BiLSTMTagger(NeuralTagger):
         state_rows = rows.reshape(steps, -1)
         states = flat_table  # what the first layer reads: the cached projections
         for layer in range(self.lstm.num_layers):
-            weights, bias = self._step_weights(layer)
+            weights, bias, quantized = self._step_weights(layer)
             read_rows = table_rows if layer == 0 else state_rows  # later layers: the states of the one below
-            quantized = self._kept.get(
-                f"int8 {layer}", self._layer_parameters(layer), lambda: int8.quantize_columns(weights)
-            ) if batch.int8_steps else None
+            quantized = quantized if batch.int8_steps else None
             states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1, quantized)
         out = states[:dump].view(steps, n, 2 * hidden).transpose(0, 1)  # (B, T, 2H)
         return out * valid.unsqueeze(-1)
 
-    def _layer_parameters(self, layer: int) -> List[torch.Tensor]:
-        return [getattr(self.lstm, f"{kind}_l{layer}{s}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                for s in ("", "_reverse")]
-
-    def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
         """What :func:`lstm_layer_steps` multiplies by for ``layer``: the recurrent weights (2, H, 4H) and no bias
         for the first layer (its cached projections hold the input part and both biases); input and recurrent
-        weights stacked (2, 2H + H, 4H) and both biases (2, 1, 4H) for the others. Kept until the parameters
-        change: stacking them for every batch cost 0.2 ms of a short sentence's 2.5."""
+        weights stacked (2, 2H + H, 4H) and both biases (2, 1, 4H) for the others; and those weights in int8. Kept
+        until the parameters change: stacking them for every batch cost 0.2 ms of a short sentence's 2.5."""
+        lstm, directions = self.lstm, ("", "_reverse")
 
-        def stack() -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-            lstm, directions = self.lstm, ("", "_reverse")
+        def stack() -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
             w_hh = torch.stack([getattr(lstm, f"weight_hh_l{layer}{s}").t() for s in directions])
             if layer == 0:
-                return w_hh, None
+                return w_hh, None, int8.quantize_columns(w_hh)
             w_ih = torch.stack([getattr(lstm, f"weight_ih_l{layer}{s}").t() for s in directions])
             bias = torch.stack(
                 [getattr(lstm, f"bias_ih_l{layer}{s}") + getattr(lstm, f"bias_hh_l{layer}{s}") for s in directions]
             ).unsqueeze(1)
-            return torch.cat([w_ih, w_hh], dim=1), bias
+            weights = torch.cat([w_ih, w_hh], dim=1)
+            return weights, bias, int8.quantize_columns(weights)
 
-        return self._kept.get(f"steps {layer}", self._layer_parameters(layer), stack)
+        parameters = [getattr(lstm, f"{kind}_l{layer}{s}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                      for s in directions]
+        return self._kept.get(f"layer {layer}", parameters, stack)
 
 
 def lstm_layer_steps(
