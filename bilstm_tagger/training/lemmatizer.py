@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step, linear_rate, scale_rate, set_rate
+from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -96,11 +96,7 @@ def train_lemmatizer(
         bar = tqdm(total=len(order), desc=f"lemmatizer epoch {epoch}", unit="form", disable=not progress, leave=False)
         batches = _length_batches(order, examples, settings.batch_forms, rng)
         for index, indices in enumerate(batches):
-            if settings.schedule == "linear":
-                set_rate(optimizer, linear_rate(
-                    settings.learning_rate, epoch=epoch, batch=index, batches=len(batches),
-                    max_epochs=settings.max_epochs, decay_start=settings.decay_start,
-                ))
+            rate_before_batch(optimizer, settings, epoch=epoch, batch=index, batches=len(batches))
             chosen = [examples[i] for i in indices]
             batch = make_lemma_batch(
                 [form for form, _, _ in chosen], [upos for _, upos, _ in chosen], vocabs,
@@ -117,8 +113,7 @@ def train_lemmatizer(
             best_accuracy, best_epoch, best_arrays, bad_epochs = accuracy, epoch, model.to_arrays(), 0
         else:
             bad_epochs += 1
-            if settings.schedule == "plateau":
-                scale_rate(optimizer, settings.lr_decay)
+            rate_after_stalled_epoch(optimizer, settings)
         if progress:
             tqdm.write(
                 f"lemmatizer epoch {epoch:>3}  loss {total / max(seen, 1):.4f}  dev lemma={accuracy:.2f} (gold UPOS)"

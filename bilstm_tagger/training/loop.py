@@ -62,7 +62,7 @@ from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restor
 from .config import Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step, linear_rate, scale_rate, set_rate
+from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch
 
 LOG_FILE = "train_log.jsonl"
 
@@ -429,11 +429,7 @@ def _train_network(
             )
         mine = distribution.share(batches)
         for index, chosen in enumerate(mine):
-            if settings.schedule == "linear":
-                set_rate(optimizer, linear_rate(
-                    settings.learning_rate, epoch=epoch, batch=index, batches=len(mine),
-                    max_epochs=settings.max_epochs, decay_start=settings.decay_start,
-                ))
+            rate_before_batch(optimizer, settings, epoch=epoch, batch=index, batches=len(mine))
             batch = make_batch(
                 [s.forms for s in chosen], vocabs, labels=chosen, word_dropout=settings.word_dropout, rng=noise_rng
             ).to(device)
@@ -466,8 +462,7 @@ def _train_network(
             bad_epochs = 0
         else:
             bad_epochs += 1
-            if settings.schedule == "plateau":
-                scale_rate(optimizer, settings.lr_decay)
+            rate_after_stalled_epoch(optimizer, settings)
         if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
             break  # train() writes the finished directory
         if not distribution.leads:

@@ -1,9 +1,14 @@
 """One optimizer step, the same for the tagger and the lemmatizer: loss, backward pass, clipped gradient, update;
-and the learning rate of the "linear" schedule at that step."""
+and the learning-rate schedule both follow (``schedule`` in ``[training]`` and ``[lemmatizer]``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Union
+
 import torch
+
+if TYPE_CHECKING:
+    from .config import LemmatizerSettings, TrainingSettings
 
 
 def gradient_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch, *, grad_clip: float) -> torch.Tensor:
@@ -28,12 +33,25 @@ def linear_rate(
     return learning_rate * (1.0 - done) / (1.0 - decay_start)
 
 
-def set_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = rate
+def rate_before_batch(
+    optimizer: torch.optim.Optimizer, settings: Union["TrainingSettings", "LemmatizerSettings"], *, epoch: int,
+    batch: int, batches: int,
+) -> None:
+    """Before batch ``batch`` of ``batches`` in ``epoch``: the "linear" schedule's rate (the "plateau" schedule
+    changes it only between epochs)."""
+    if settings.schedule == "linear":
+        rate = linear_rate(
+            settings.learning_rate, epoch=epoch, batch=batch, batches=batches, max_epochs=settings.max_epochs,
+            decay_start=settings.decay_start,
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = rate
 
 
-def scale_rate(optimizer: torch.optim.Optimizer, factor: float) -> None:
-    """The "plateau" schedule's step, after an epoch without a better dev score."""
-    for group in optimizer.param_groups:
-        group["lr"] *= factor
+def rate_after_stalled_epoch(
+    optimizer: torch.optim.Optimizer, settings: Union["TrainingSettings", "LemmatizerSettings"]
+) -> None:
+    """After an epoch without a better dev score: the "plateau" schedule multiplies the rate by ``lr_decay``."""
+    if settings.schedule == "plateau":
+        for group in optimizer.param_groups:
+            group["lr"] *= settings.lr_decay
