@@ -147,6 +147,11 @@ def decoded_lines(path: Path, numbered: Iterable[Tuple[int, bytes]]) -> Iterator
         yield number, line
 
 
+def _file_lines(path: Path) -> Iterator[Tuple[int, str]]:
+    """(line number, line) of a whole file, decoded (what :func:`iter_conllu` and :func:`iter_text` read)."""
+    return decoded_lines(path, enumerate(raw_lines(path), start=1))
+
+
 class _SentenceBuilder:
     """Collects the lines of one sentence and checks its IDs as they come."""
 
@@ -245,7 +250,7 @@ def iter_conllu(path: Union[str, Path]) -> Iterator[Sentence]:
             no sentence at all.
     """
     path = Path(path)
-    return conllu_sentences(path, decoded_lines(path, enumerate(raw_lines(path), start=1)))
+    return conllu_sentences(path, _file_lines(path))
 
 
 def conllu_sentences(path: Path, lines: Iterable[Tuple[int, str]], *, whole_file: bool = True) -> Iterator[Sentence]:
@@ -329,7 +334,7 @@ def iter_text(path: Union[str, Path]) -> Iterator[Sentence]:
         CorpusError: for a missing or undecodable file, or one without any word.
     """
     path = Path(path)
-    return text_sentences(path, decoded_lines(path, enumerate(raw_lines(path), start=1)))
+    return text_sentences(path, _file_lines(path))
 
 
 def text_sentences(path: Path, lines: Iterable[Tuple[int, str]], *, whole_file: bool = True) -> Iterator[Sentence]:
