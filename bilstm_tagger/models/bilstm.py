@@ -24,7 +24,7 @@ from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
 from .factored_feats import FactoredFeatsHead
-from .neural import NeuralTagger, run_packed
+from .neural import NeuralTagger, lstm_cell, run_packed
 
 #: ``feats_head`` values
 FEATS_HEADS = ("joint", "factored")
@@ -237,9 +237,7 @@ def lstm_layer_steps(
             gates = torch.baddbmm(x, h, weights)
         else:
             gates = torch.baddbmm(bias, torch.cat([x, h], dim=-1), weights)
-        sig = torch.sigmoid(gates)
-        c = sig[..., hidden : 2 * hidden] * c + sig[..., :hidden] * torch.tanh(gates[..., 2 * hidden : 3 * hidden])
-        h = sig[..., 3 * hidden :] * torch.tanh(c)
+        h, c = lstm_cell(gates, c)
         out[:, :hidden].index_copy_(0, rows[t, 0], h[0])
         out[:, hidden:].index_copy_(0, rows[t, 1], h[1])
     return out

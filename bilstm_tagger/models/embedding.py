@@ -15,6 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..vocab import PAD_ID
 from . import int8
 from .batching import Batch
+from .neural import lstm_cell, reverse_padded
 
 
 class WordCharEmbedding(nn.Module):
@@ -86,9 +87,7 @@ class WordCharEmbedding(nn.Module):
         lengths = type_lengths.cpu()
         order = torch.argsort(lengths, descending=True, stable=True).to(type_chars.device)
         chars, lengths = type_chars[order], lengths[order.cpu()]
-        # the backward direction reads each form from its last character
-        positions = (lengths[:, None] - 1 - torch.arange(chars.shape[1])[None, :]).clamp(min=0)
-        backward = chars.gather(1, positions.to(chars.device))
+        backward = reverse_padded(chars, lengths)  # the backward direction reads each form from its last character
         n_forms = len(chars)
         h = projections.new_zeros(2, n_forms, hidden)
         c = projections.new_zeros(2, n_forms, hidden)
@@ -98,11 +97,7 @@ class WordCharEmbedding(nn.Module):
             x = torch.stack([projections[0].index_select(0, chars[:n, t]),
                              projections[1].index_select(0, backward[:n, t])])
             gates = int8.bmm(h[:, :n], quantized, out=products[:, :n]).add_(x)  # (2, n, 4H): i, f, g, o
-            sig = torch.sigmoid(gates)
-            cell = sig[..., hidden : 2 * hidden] * c[:, :n]
-            cell += sig[..., :hidden] * torch.tanh(gates[..., 2 * hidden : 3 * hidden])
-            c[:, :n] = cell
-            h[:, :n] = sig[..., 3 * hidden :] * torch.tanh(cell)
+            h[:, :n], c[:, :n] = lstm_cell(gates, c[:, :n])
         encoded = torch.empty((n_forms, 2 * hidden), dtype=h.dtype, device=h.device)
         encoded[order] = torch.cat([h[0], h[1]], dim=-1)  # each form's last states, back in input order
         return encoded

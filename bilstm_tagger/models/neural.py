@@ -4,7 +4,8 @@ the per-form encodings a form cache keeps, and weights as plain arrays.
 
 A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; :meth:`NeuralTagger.loss` and
 :meth:`NeuralTagger.predict` turn it into a training loss and label ids (the seq2seq family overrides both for its
-decoder). ``run_packed`` is the shared way of running an RNN over padding. Batching, devices, precisions and the
+decoder). ``run_packed`` is the shared way of running an RNN over padding, ``lstm_cell`` the shared step of the step-by-step
+loops. Batching, devices, precisions and the
 form cache are the inference layer's (:mod:`bilstm_tagger.inference`), not the model's.
 """
 
@@ -35,6 +36,15 @@ def run_packed(rnn: nn.Module, inputs: torch.Tensor, lengths: torch.Tensor):
     states, final = rnn(packed)
     states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
     return states, final
+
+
+def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM step of a step-by-step loop: gate pre-activations (..., 4H) in ``nn.LSTM``'s order (input, forget,
+    cell, output) and the previous cell (..., H) -> the new state and cell, each (..., H)."""
+    hidden = cell.shape[-1]
+    sig = torch.sigmoid(gates)
+    cell = sig[..., hidden : 2 * hidden] * cell + sig[..., :hidden] * torch.tanh(gates[..., 2 * hidden : 3 * hidden])
+    return sig[..., 3 * hidden :] * torch.tanh(cell), cell
 
 
 def reverse_padded(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
