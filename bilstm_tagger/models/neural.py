@@ -4,9 +4,9 @@ the per-form encodings a form cache keeps, and weights as plain arrays.
 
 A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; :meth:`NeuralTagger.loss` and
 :meth:`NeuralTagger.predict` turn it into a training loss and label ids (the seq2seq family overrides both for its
-decoder). ``run_packed`` is the shared way of running an RNN over padding, ``lstm_cell`` the shared step of the step-by-step
-loops. Batching, devices, precisions and the
-form cache are the inference layer's (:mod:`bilstm_tagger.inference`), not the model's.
+decoder). ``run_packed`` is the shared way of running an RNN over padding, ``lstm_cell`` the shared step of
+the step-by-step loops. Batching, devices, precisions and the form cache are the inference layer's
+(:mod:`bilstm_tagger.inference`), not the model's.
 """
 
 from __future__ import annotations
