@@ -109,6 +109,23 @@ def test_predict_chunks_keep_every_line_and_name_a_bad_one(tiny_model, tiny_data
     assert caught.value.line == 3 * len(lines) + word + 1 and "columns" in caught.value.problem
 
 
+def test_chunks_for_several_processes_shrink_towards_the_end(tmp_path, monkeypatch):
+    """With several processes, the last chunks are smaller (so the workers finish together), and every line is
+    still cut once, in order, at a sentence's end."""
+    from bilstm_tagger.inference import prediction
+
+    monkeypatch.setattr(prediction, "MIN_CHUNK_BYTES", 60)
+    text = tmp_path / "in.txt"
+    text.write_text("".join(f"word{i:03d} and more\n" for i in range(400)), encoding="utf-8")  # 20 bytes a line
+    alone = [data.count(b"\n") for _, data in prediction._raw_chunks(text, "text", 100)]
+    chunks = list(prediction._raw_chunks(text, "text", 100, processes=2))
+    sizes = [data.count(b"\n") for _, data in chunks]
+    assert alone == [100] * 4
+    assert sizes[0] == 100 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= 3 and len(sizes) > 8
+    assert b"".join(data for _, data in chunks) == text.read_bytes()
+    assert [first for first, _ in chunks] == [1 + sum(sizes[:i]) for i in range(len(sizes))]
+
+
 # -- the learnt splitter -----------------------------------------------------------------------------------------
 
 #: Sentences that end without punctuation; each starts with "Then" or "So", capitalised, which no sentence has inside.

@@ -27,6 +27,9 @@ from .tagger import Tagger, load_model
 #: of text take 22.3 s in one process against 23.8 s in chunks of 2,000 (bench/RESULTS.md, "Scale").
 CHUNK_SENTENCES = 10000
 
+#: The smallest chunk that ``--processes N`` cuts towards the end of a file (about 600 sentences of EWT text).
+MIN_CHUNK_BYTES = 1 << 16
+
 #: Input formats of :func:`tag_conllu`: how numbered lines of a file are read as sentences.
 INPUT_FORMATS = {"conllu": conllu_sentences, "text": text_sentences}
 
@@ -38,20 +41,27 @@ def input_format_of(path: Union[str, Path], requested: str = "auto") -> str:
     return "text" if Path(path).suffix.lower() == ".txt" else "conllu"
 
 
-def _raw_chunks(path: Path, input_format: str, size: int) -> Iterator[Tuple[int, bytes]]:
+def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1) -> Iterator[Tuple[int, bytes]]:
     """(number of its first line, bytes) of runs of ``size`` whole sentences of the file, undecoded: the parent of
     ``--processes N`` only cuts the file and writes what comes back, so that it keeps up with many workers.
     Decoding, parsing and formatting are the workers' (in the parent they took 5.0 s of its CPU per 1M words of
     text, a ceiling of about 200k words/s for the whole pool; now 0.2 s).
 
+    With ``processes`` > 1 and a regular file, chunks shrink towards the end (guided scheduling): a chunk also ends
+    once it holds a ``2 * processes``-th of the bytes not yet cut, but never below :data:`MIN_CHUNK_BYTES`, so that
+    the workers finish together instead of one tagging a last full chunk while the others wait.
+
     A CoNLL-U sentence ends at a blank line after other lines; a text sentence is a line with a word. Lines blank
     only by Unicode (not ASCII) whitespace are not seen as blank here, which moves where chunks are cut, never what
     is read.
     """
+    left = path.stat().st_size if processes > 1 and path.is_file() else None
+    share = max(MIN_CHUNK_BYTES, left // (2 * processes)) if left is not None else None
     lines: List[bytes] = []
-    first, sentences, in_sentence = 1, 0, False
+    first, sentences, in_sentence, cut = 1, 0, False, 0
     for number, raw in enumerate(raw_lines(path), start=1):
         lines.append(raw)
+        cut += len(raw)
         blank = not raw.strip()
         if input_format == "text":
             ended = not blank
@@ -59,9 +69,13 @@ def _raw_chunks(path: Path, input_format: str, size: int) -> Iterator[Tuple[int,
             ended, in_sentence = blank and in_sentence, not blank
         if ended:
             sentences += 1
-            if sentences == size:
+            if sentences == size or (share is not None and cut >= share):
                 yield first, b"".join(lines)
                 lines, first, sentences = [], number + 1, 0
+                if left is not None:
+                    left -= cut
+                    share = max(MIN_CHUNK_BYTES, left // (2 * processes))
+                cut = 0
     if lines:
         yield first, b"".join(lines)
 
@@ -156,7 +170,7 @@ def tag_conllu(
     with _chunk_tagger(tagger, processes) as (submit, lookahead):
         # a bounded number of chunks in flight, written in input order: memory does not grow with the input
         pending: collections.deque = collections.deque()
-        for first, data in _raw_chunks(path, input_format, CHUNK_SENTENCES):
+        for first, data in _raw_chunks(path, input_format, CHUNK_SENTENCES, processes=processes):
             pending.append(submit(path, input_format, first, data))
             while len(pending) > lookahead:
                 words += write(pending.popleft())
