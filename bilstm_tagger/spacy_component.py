@@ -129,8 +129,9 @@ class BiLSTMTaggerComponent(Pipe):
         lemmatize: set ``token.lemma_`` when the model lemmatizes (False: leave lemmas alone, faster).
         adapt_threads: on the CPU, drop to one torch thread while another process takes a core (see
             ``InferenceOptions.adapt_threads``; False: always torch's thread count).
-        int8_steps: BiLSTM models on the CPU: the step-by-step recurrences multiply their states in int8 on a
-            fixed scale (None: where it applies; False: float32; see ``InferenceOptions.int8_steps``).
+        int8_steps: BiLSTM models on the CPU: the step-by-step recurrences (and the lemmatizer's) multiply their
+            states in int8 on a fixed scale (None: where it applies; False: float32; see
+            ``InferenceOptions.int8_steps``).
 
     Raises:
         OptionError: for an option with a wrong value.

@@ -106,4 +106,6 @@ def test_float_steps_from_the_cli_and_the_component(tiny_model, tiny_data, tmp_p
     component = nlp.add_pipe("bilstm_tagger", config={"model": str(tiny_model), "int8_steps": False})
     doc = nlp(Doc(nlp.vocab, words=["Dogs", "bark", "."]))
     assert not component.tagger.runtime.cache.int8_steps
+    assert not component.tagger.lemmatization.int8_steps  # the lemmatizer follows the option
+    assert load_model(tiny_model).lemmatization.int8_steps == int8.available()
     assert [token.pos_ for token in doc] == load_model(tiny_model).tag([["Dogs", "bark", "."]])[0]["upos"]

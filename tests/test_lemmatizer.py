@@ -15,7 +15,7 @@ from bilstm_tagger.errors import ConfigError
 from bilstm_tagger.evaluation.scoring import score
 from bilstm_tagger.inference.lemmatization import Lemmatization
 from bilstm_tagger.models.factored_feats import FactoredFeatsHead, feature_inventory
-from bilstm_tagger.models.lemmatizer import CharLemmatizer, edit_of, make_lemma_batch
+from bilstm_tagger.models.lemmatizer import STEP_ROWS, CharLemmatizer, edit_of, make_lemma_batch
 from bilstm_tagger.registry import registry
 from bilstm_tagger.serialization import LEMMATIZER_FILE, TrainedLemmatizer
 from bilstm_tagger.vocab import IGNORE_INDEX, LemmaVocabularies
@@ -179,6 +179,54 @@ def test_beam_search_never_scores_below_greedy():
     lemmas = ["".join(vocabs.chars.tokens[c] for c in ids) for ids in found]
     check = make_lemma_batch(forms, ["VERB", "NOUN", "NOUN", "VERB", "ADJ", "X"], vocabs, lemmas=lemmas)
     assert torch.allclose(model.sequence_log_prob(check), scores, atol=1e-4)
+
+
+def test_small_batches_run_step_by_step_as_nn_lstm_does(monkeypatch):
+    vocabs, model = _overfit(PAIRS, steps=20)  # half-trained: lemmas that small differences would move
+    forms, upos = ["walking", "catz", "Houses", "gone", "bettter", "x"], ["VERB", "NOUN", "NOUN", "VERB", "ADJ", "X"]
+    batch = make_lemma_batch(forms, upos, vocabs)
+    model.eval()
+    assert model._stepwise(len(forms)) and not model._stepwise(STEP_ROWS)
+
+    def run():
+        with torch.inference_mode():
+            states, mask, (h, c) = model.encode(batch)
+            return states, h, c, *model.decode(batch, beam_size=3)
+
+    for change in (None, 0.5):  # the kept tables follow the weights when they change in place
+        if change:
+            with torch.no_grad():
+                model.decoder.weight_hh_l0.mul_(change)
+                model.encoder.weight_ih_l0_reverse.mul_(change)
+        stepped = run()
+        with monkeypatch.context() as patch:
+            patch.setattr(model, "_stepwise", lambda rows, int8_steps=False: False)
+            fused = run()
+        for a, b in zip(stepped[:3], fused[:3]):
+            assert torch.allclose(a, b, atol=1e-5)
+        assert stepped[3] == fused[3]
+        assert torch.allclose(stepped[4], fused[4], atol=1e-4)
+
+
+def test_int8_steps_decode_each_word_as_alone_and_close_to_float32():
+    vocabs, model = _overfit(PAIRS, steps=60)
+    forms = [f for f, _, _ in PAIRS] + ["walking", "catz", "Houses", "bettter"]
+    upos = [u for _, u, _ in PAIRS] + ["VERB", "NOUN", "NOUN", "ADJ"]
+    batch = make_lemma_batch(forms, upos, vocabs)
+    model.eval()
+    with torch.inference_mode():
+        float_states, _, (float_h, _) = model.encode(batch)
+        states, _, (h, _) = model.encode(batch, int8_steps=True)
+    assert model._stepwise(STEP_ROWS, int8_steps=True)  # every batch, whatever its size
+    assert torch.allclose(states, float_states, atol=0.03) and torch.allclose(h, float_h, atol=0.03)
+    assert not torch.equal(states, float_states)  # the products were int8 ones
+    bare = LemmaVocabularies(chars=vocabs.chars, upos=vocabs.upos, dictionary={})
+    lemmatization = Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"), int8_steps=True)
+    keys = list(zip(forms, upos))
+    together = lemmatization._decode(keys)
+    assert [lemmatization._decode([key])[0] for key in keys] == together
+    assert together[: len(PAIRS)] == [l for _, _, l in PAIRS]  # what it learnt, as float32 decoding gives it
+    assert Lemmatization(TrainedLemmatizer(vocabs=bare, model=model), torch.device("cpu"), int8=True).int8_steps is False
 
 
 def test_factored_head_outputs_a_bundle_never_seen_in_training():

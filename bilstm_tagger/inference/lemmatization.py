@@ -7,11 +7,13 @@ LemmaVocabularies`' dictionary): on EWT test that answers most words, and more a
 :class:`~bilstm_tagger.models.lemmatizer.CharLemmatizer` in batches of similar length, and kept in a cache, so a
 corpus's frequent unseen words (names, numbers, new terms) are decoded once.
 
-The model decodes in float32 unless the tagger was asked for int8 (``precision="int8"``: its LSTM and linear layers
-quantized, :func:`~bilstm_tagger.inference.runtime.quantized`). int8 is about 10% faster on EWT test with lemmas
-(31.8k against 28.9k words/s, 1 thread) at the same accuracy, but quantizes activations per batch, so a rare lemma
-depends on which other words were decoded with it: with a cache per process, ``predict --processes 2`` then wrote
-one lemma of 1M words differently from one process. In float32 the batching does not change results.
+On the CPU the model decodes step by step with its products in int8 on one fixed scale (``int8_steps``, as the
+tagger's step loops: :meth:`~bilstm_tagger.models.lemmatizer.CharLemmatizer.predict_lemmas`), so a word's lemma
+does not depend on which other words were decoded with it: with a cache per process, ``predict --processes 2``
+decodes other words together than one process does, and must write the same lemmas. ``precision="int8"`` (the
+tagger's LSTM and linear layers quantized by ``torch.ao``, :func:`~bilstm_tagger.inference.runtime.quantized`)
+quantizes activations per batch instead, so there a rare lemma can depend on the batch; without int8 the model
+decodes in float32.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from ..models.batching import length_batches
+from ..models.int8 import available as int8_products_available
 from ..models.lemmatizer import apply_edit, make_lemma_batch
 from .runtime import quantized
 from ..serialization import TrainedLemmatizer
@@ -43,16 +46,21 @@ class Lemmatization:
             float32 weights).
         device: where the model runs.
         beam_size: hypotheses kept while decoding (None: the model's own).
-        int8: decode with an int8 copy (CPU only; see the module docstring).
+        int8: decode with a ``torch.ao`` int8 copy (CPU only; see the module docstring).
+        int8_steps: decode step by step with int8 products on one fixed scale (see the module docstring); None:
+            on the CPU where torch has int8 products, unless ``int8``.
     """
 
     def __init__(
         self, lemmatizer: TrainedLemmatizer, device: torch.device, *, beam_size: Optional[int] = None,
-        int8: bool = False,
+        int8: bool = False, int8_steps: Optional[bool] = None,
     ) -> None:
         self.vocabs = lemmatizer.vocabs
         model = lemmatizer.model.to(device).eval()
         self.model = quantized(model) if int8 and device.type == "cpu" else model
+        if int8_steps is None:
+            int8_steps = device.type == "cpu" and int8_products_available()
+        self.int8_steps = bool(int8_steps) and self.model is model
         self.device = device
         self.beam_size = beam_size
         self.cache: Dict[Tuple[str, Optional[str]], str] = {}
@@ -89,7 +97,9 @@ class Lemmatization:
                 forms = [keys[i][0] for i in chosen]
                 batch = make_lemma_batch(forms, [keys[i][1] for i in chosen], vocabs).to(self.device)
                 with running(self.threads):
-                    edits, sequences = self.model.predict_lemmas(batch, beam_size=self.beam_size)
+                    edits, sequences = self.model.predict_lemmas(
+                        batch, beam_size=self.beam_size, int8_steps=self.int8_steps
+                    )
                 for i, form, edit, ids in zip(chosen, forms, edits, sequences):
                     lemma = apply_edit(edit, form)
                     if lemma is None:

@@ -112,7 +112,8 @@ class NeuralRuntime:
     def tag_ids(self, sentences: Sequence[Sequence[str]], batch_words: int) -> TagIds:
         """Best label ids for non-empty sentences, batched by length; the result does not depend on batch_words."""
         results: TagIds = [{} for _ in sentences]
-        self.model.eval()  # whoever holds the model may have switched it to training since
+        if self.model.training:  # whoever holds the model may have switched it to training since
+            self.model.eval()  # (not called every time: it walks every submodule, 0.08 ms of a short sentence)
         autocast = (
             torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
         )

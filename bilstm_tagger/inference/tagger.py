@@ -54,7 +54,11 @@ class Tagger:
         device = resolve_device(options.device, use_gpu=use_gpu) if may_use_gpu else torch.device("cpu")
         self.runtime = new_runtime(trained.model, trained.vocabs, options, device)
         self.lemmatization = (
-            Lemmatization(trained.lemmatizer, self.runtime.device, int8=options.precision == "int8")
+            Lemmatization(
+                trained.lemmatizer, self.runtime.device, int8=options.precision == "int8",
+                # the int8_steps option as the tagger has it (null: on where it applies), float32 for other precisions
+                int8_steps=options.int8_steps if options.precision == "fp32" else False,
+            )
             if trained.lemmatizer is not None and options.lemmatize else None
         )
         # one thread choice for the tagger's batches and the lemmatizer's: each batch of either is one to learn from

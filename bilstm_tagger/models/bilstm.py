@@ -24,7 +24,7 @@ from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
 from .factored_feats import FactoredFeatsHead
-from .neural import NeuralTagger, lstm_cell, run_packed
+from .neural import NeuralTagger, doubled_cell_input, lstm_cell, run_packed
 
 #: ``feats_head`` values
 FEATS_HEADS = ("joint", "factored")
@@ -118,11 +118,13 @@ class BiLSTMTagger(NeuralTagger):
         return 8 * self.lstm.hidden_size if encoding == "projection" else self.embedding.output_dim
 
     def _projection(self, layer: int):
-        """Input weights (8H, D) and biases (8H,) of one layer, forward direction first."""
+        """Input weights (8H, D) and biases (8H,) of one layer, forward direction first, the cell input's doubled
+        as :func:`lstm_layer_steps` reads them."""
         names = [f"l{layer}", f"l{layer}_reverse"]
         weight = torch.cat([getattr(self.lstm, f"weight_ih_{n}") for n in names])
         bias = torch.cat([getattr(self.lstm, f"bias_ih_{n}") + getattr(self.lstm, f"bias_hh_{n}") for n in names])
-        return weight, bias
+        hidden = self.lstm.hidden_size
+        return doubled_cell_input(weight, hidden, dim=0), doubled_cell_input(bias, hidden)
 
     def encode_forms(
         self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str,
@@ -178,22 +180,25 @@ class BiLSTMTagger(NeuralTagger):
         return out * valid.unsqueeze(-1)
 
     def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
-        """What :func:`lstm_layer_steps` multiplies by for ``layer``: the recurrent weights (2, H, 4H) and no bias
+        """What :func:`lstm_layer_steps` multiplies by for ``layer`` (the cell input's doubled, as
+        :func:`~bilstm_tagger.models.neural.lstm_cell` reads them): the recurrent weights (2, H, 4H) and no bias
         for the first layer (its cached projections hold the input part and both biases); input and recurrent
         weights stacked (2, 2H + H, 4H) and both biases (2, 1, 4H) for the others; and those weights in int8. Kept
         until the parameters change: stacking them for every batch cost 0.2 ms of a short sentence's 2.5."""
         lstm, directions = self.lstm, ("", "_reverse")
 
         def stack() -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
+            hidden = lstm.hidden_size
             w_hh = torch.stack([getattr(lstm, f"weight_hh_l{layer}{s}").t() for s in directions])
             if layer == 0:
+                w_hh = doubled_cell_input(w_hh, hidden)
                 return w_hh, None, int8.quantize_columns(w_hh)
             w_ih = torch.stack([getattr(lstm, f"weight_ih_l{layer}{s}").t() for s in directions])
             bias = torch.stack(
                 [getattr(lstm, f"bias_ih_l{layer}{s}") + getattr(lstm, f"bias_hh_l{layer}{s}") for s in directions]
             ).unsqueeze(1)
-            weights = torch.cat([w_ih, w_hh], dim=1)
-            return weights, bias, int8.quantize_columns(weights)
+            weights = doubled_cell_input(torch.cat([w_ih, w_hh], dim=1), hidden)
+            return weights, doubled_cell_input(bias, hidden), int8.quantize_columns(weights)
 
         parameters = [getattr(lstm, f"{kind}_l{layer}{s}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                       for s in directions]

@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..vocab import PAD_ID
 from . import int8
 from .batching import Batch
-from .neural import lstm_cell, reverse_padded
+from .neural import doubled_cell_input, lstm_cell, reverse_padded
 
 
 class WordCharEmbedding(nn.Module):
@@ -81,6 +81,8 @@ class WordCharEmbedding(nn.Module):
                 for d in directions
             ])  # (2, n_chars, 4H)
             recurrent = torch.stack([getattr(rnn, f"weight_hh_{d}").t() for d in directions])  # (2, H, 4H)
+            # the cell input's doubled, as lstm_cell reads them
+            projections, recurrent = doubled_cell_input(projections, hidden), doubled_cell_input(recurrent, hidden)
             return projections, int8.quantize_columns(recurrent)
 
         projections, quantized = self._kept.get("chars", params, tables)

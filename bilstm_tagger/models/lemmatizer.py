@@ -12,6 +12,16 @@ at least ``edit_threshold``. Shortcuts cannot misspell: without them, 119 of the
 with the right UPOS and an unseen (form, UPOS) were lemmas equal to the form (URLs, e-mail addresses, names, symbol
 runs) that the decoder garbled. Only the words left to decode pay for the decoder.
 
+Inference on the CPU runs both LSTMs step by step from kept tables (:class:`StepTables`): each character's and each
+UPOS's input projection is a row to read, and a step is one matrix product and the gates. A call of ``nn.LSTM``
+costs about 150 µs whatever it computes, and the decoder calls it once per character: decoding one unseen EWT word
+took 1.3 ms with it, 0.8 ms step by step (float32). With ``int8_steps`` (the default of the inference layer) every
+batch runs so, its products in int8 on one fixed scale, as the tagger's step loops
+(:mod:`~bilstm_tagger.models.int8`): ru_gsd test tags with lemmas at 14.0k words/s instead of 9.3k, the same lemmas
+on the dev sets but 3 of 31,800 words. In float32 only batches under :data:`STEP_ROWS` do. Training, GPUs and the
+``torch.ao`` int8 copy (``precision = "int8"``) run ``nn.LSTM``; all read the same weights, and tests check that
+they agree.
+
 The model only writes lemmas; which words reach it is the inference layer's decision
 (:mod:`bilstm_tagger.inference.lemmatization`: a (form, UPOS) seen in training is answered from the training
 dictionary, and every lemma is computed once per (form, UPOS)).
@@ -21,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,15 +40,22 @@ from torch.nn import functional as F
 
 from ..registry import registry
 from ..vocab import IGNORE_INDEX, PAD_ID, UNK_ID, LemmaVocabularies
+from . import int8
 from .base import architecture_builder
 from .batching import char_ids
 from .beam import Beam
-from .neural import load_module_arrays, module_arrays, run_packed
+from .neural import (
+    doubled_cell_input, load_module_arrays, lstm_cell, module_arrays, reverse_padded, run_packed, tanh_by_sigmoid,
+)
 
 #: A decoded lemma may be this many characters longer than its form (German "gab" -> "geben" is 2).
 EXTRA_STEPS = 10
 #: The edit classifier's classes, in the order of its outputs.
 EDITS = ("decode", "identity", "lower")
+#: Batches of fewer rows (words, times the beam when decoding) run step by step at inference on the CPU; larger ones
+#: run ``nn.LSTM``, whose fused kernels win from about 64 words (ru_gsd test's unseen words, 1 thread: 16 words 5.7
+#: ms against 7.8, 64 words 19.8 against 19.8, 256 words 83 against 70).
+STEP_ROWS = 64
 
 
 def edit_of(form: str, lemma: str) -> str:
@@ -103,6 +120,25 @@ def make_lemma_batch(
     return LemmaBatch(chars, lengths, upos_ids, targets, edits)
 
 
+class StepTables(NamedTuple):
+    """What :class:`CharLemmatizer`'s step loops read, the cell input's doubled as
+    :func:`~bilstm_tagger.models.neural.lstm_cell` reads them. The inputs are a character's embedding beside the
+    UPOS's (:meth:`CharLemmatizer._with_upos`), so each input projection is the sum of a character row (biases
+    included) and a UPOS row. The int8 copies are for ``int8_steps``: the inputs of those products are LSTM states,
+    attention contexts (averages of encoder states) and tanh outputs, all in (-1, 1)."""
+
+    encoder_chars: torch.Tensor  # (2, n_chars + 2, 4H), forward direction first
+    encoder_upos: torch.Tensor  # (2, n_upos + 1, 4H)
+    encoder_recurrent: torch.Tensor  # (2, H, 4H)
+    decoder_chars: torch.Tensor  # (n_chars + 2, 8H)
+    decoder_upos: torch.Tensor  # (n_upos + 1, 8H)
+    decoder_recurrent: torch.Tensor  # (2H, 8H)
+    encoder_int8: int8.QuantizedWeights  # encoder_recurrent
+    decoder_int8: int8.QuantizedWeights  # decoder_recurrent, (1, 2H, 8H)
+    combine_int8: int8.QuantizedWeights  # attention_combine's weights, (1, 4H, 2H)
+    output_int8: int8.QuantizedWeights  # output's weights, (1, 2H, n_chars + 1)
+
+
 class CharLemmatizer(nn.Module):
     """Encoder-decoder over characters, conditioned on UPOS (``bilstm_tagger.Lemmatizer.v2``; defaults:
     ``configs/bilstm.cfg``'s ``[lemmatizer.model]``).
@@ -151,6 +187,7 @@ class CharLemmatizer(nn.Module):
         self.attention_combine = nn.Linear(4 * hidden, 2 * hidden)
         self.output = nn.Linear(2 * hidden, n_chars + 1)
         self.edit_classifier = nn.Linear(4 * hidden, len(EDITS)) if edit_classifier else None
+        self._kept = int8.KeptWeights()  # the step loops' tables (_step_tables)
 
     @classmethod
     def from_vocabs(cls, vocabs: LemmaVocabularies, **hyperparameters) -> "CharLemmatizer":
@@ -165,12 +202,98 @@ class CharLemmatizer(nn.Module):
         tag = self.dropout(self.upos_embedding(upos))[:, None, :].expand(-1, chars.shape[1], -1)
         return torch.cat([embedded, tag], dim=-1)
 
-    def encode(self, batch: LemmaBatch):
-        """Encoder states (U, L, 2H), their mask (U, L), and the decoder's initial (h, c), each (1, U, 2H)."""
+    def encode(self, batch: LemmaBatch, *, int8_steps: bool = False):
+        """Encoder states (U, L, 2H), their mask (U, L), and the decoder's initial (h, c), each (1, U, 2H).
+        ``int8_steps``: see :meth:`predict_lemmas`."""
+        mask = torch.arange(batch.chars.shape[1], device=batch.chars.device)[None, :] < batch.lengths.to(
+            batch.chars.device)[:, None]
+        if self._stepwise(batch.chars.shape[0], int8_steps):
+            states, initial = self._encode_steps(batch, int8_steps)
+            return states, mask, initial
         states, (h, c) = run_packed(self.encoder, self._with_upos(batch.chars, batch.upos), batch.lengths)
-        mask = torch.arange(states.shape[1], device=states.device)[None, :] < batch.lengths.to(states.device)[:, None]
         initial = (torch.cat([h[0], h[1]], dim=-1)[None], torch.cat([c[0], c[1]], dim=-1)[None])
         return states, mask, initial
+
+    # -- step by step (inference on the CPU) -----------------------------------------------------------------------
+
+    def _stepwise(self, rows: int, int8_steps: bool = False) -> bool:
+        """Whether to run the LSTMs step by step for a batch of ``rows``: at inference, with float32 ``nn.LSTM``
+        weights on the CPU (not an int8 copy, whose modules are no longer ``nn.LSTM``), for every batch with
+        ``int8_steps`` and below :data:`STEP_ROWS` without."""
+        if self.training or type(self.encoder) is not nn.LSTM or type(self.decoder) is not nn.LSTM:
+            return False
+        weight = self.decoder.weight_hh_l0
+        return weight.device.type == "cpu" and weight.dtype == torch.float32 and (int8_steps or rows < STEP_ROWS)
+
+    def _step_tables(self) -> "StepTables":
+        """What the step loops read (:class:`StepTables`), kept until a parameter changes."""
+        encoder, decoder = self.encoder, self.decoder
+        names = [f"{kind}_l0" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        parameters = [*(getattr(encoder, name + suffix) for name in names for suffix in ("", "_reverse")),
+                      *(getattr(decoder, name) for name in names), self.char_embedding.weight,
+                      self.upos_embedding.weight, self.attention_combine.weight, self.output.weight]
+
+        def make() -> StepTables:
+            chars, tags = self.char_embedding.weight, self.upos_embedding.weight
+            width = chars.shape[1]
+
+            def doubled(lstm: nn.LSTM, suffix: str):  # (characters, UPOS, recurrent), the cell input's doubled
+                weight = getattr(lstm, f"weight_ih_l0{suffix}")
+                bias = getattr(lstm, f"bias_ih_l0{suffix}") + getattr(lstm, f"bias_hh_l0{suffix}")
+                tables = (torch.addmm(bias, chars, weight[:, :width].t()), tags @ weight[:, width:].t(),
+                          getattr(lstm, f"weight_hh_l0{suffix}").t())
+                return [doubled_cell_input(table, lstm.hidden_size).contiguous() for table in tables]
+
+            encoding = [torch.stack(both) for both in zip(doubled(encoder, ""), doubled(encoder, "_reverse"))]
+            decoding = doubled(decoder, "")
+            return StepTables(
+                *encoding, *decoding, encoder_int8=int8.quantize_columns(encoding[2]),
+                decoder_int8=int8.quantize_columns(decoding[2][None]),
+                combine_int8=int8.quantize_columns(self.attention_combine.weight.t()[None]),
+                output_int8=int8.quantize_columns(self.output.weight.t()[None]),
+            )
+
+        return self._kept.get("steps", parameters, make)
+
+    def _encode_steps(self, batch: LemmaBatch, int8_steps: bool):
+        """:meth:`encode`'s states (U, L, 2H) and initial (h, c), each (1, U, 2H), step by step: at step t the
+        forms longer than t are the first rows (forms sorted longest first), and the backward direction reads each
+        form from its last character."""
+        tables = self._step_tables()
+        char_rows, upos_rows = tables.encoder_chars, tables.encoder_upos
+        hidden = self.encoder.hidden_size
+        lengths = batch.lengths.cpu()
+        order = torch.argsort(lengths, descending=True, stable=True).to(batch.chars.device)
+        chars, lengths = batch.chars[order], lengths[order.cpu()]
+        backward = reverse_padded(chars, lengths)
+        n_forms, width = chars.shape
+        inputs = torch.stack([char_rows[0][chars], char_rows[1][backward]])  # (2, U, L, 4H)
+        upos = batch.upos[order]
+        inputs += torch.stack([upos_rows[0][upos], upos_rows[1][upos]])[:, :, None]
+        h = inputs.new_zeros(2, n_forms, hidden)
+        c = inputs.new_zeros(2, n_forms, hidden)
+        states = inputs.new_zeros(2, n_forms, width, hidden)  # backward ones in reading order until the end
+        products = torch.empty((2, n_forms, 4 * hidden), dtype=torch.int32) if int8_steps else None
+        active = (lengths[None, :] > torch.arange(width)[:, None]).sum(dim=1).tolist()
+        for t, n in enumerate(active):  # n: forms longer than t, the first n rows
+            if int8_steps:
+                gates = int8.bmm(h[:, :n], tables.encoder_int8, out=products[:, :n]).add_(inputs[:, :n, t])
+            else:
+                gates = torch.baddbmm(inputs[:, :n, t], h[:, :n], tables.encoder_recurrent)  # (2, n, 4H)
+            if n == n_forms:
+                h, c = lstm_cell(gates, c)
+            else:
+                h[:, :n], c[:, :n] = lstm_cell(gates, c[:, :n])
+            states[:, :n, t] = h[:, :n]
+        sorted_states = torch.cat([states[0], reverse_padded(states[1], lengths)], dim=-1)  # (U, L, 2H)
+        encoded = torch.empty_like(sorted_states)
+        encoded[order] = sorted_states
+        initial = []
+        for final in (h, c):  # each form's last states, back in input order
+            joined = torch.empty((n_forms, 2 * hidden), dtype=final.dtype, device=final.device)
+            joined[order] = torch.cat([final[0], final[1]], dim=-1)
+            initial.append(joined[None])
+        return encoded, tuple(initial)
 
     def attend(self, out: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attentional outputs (N, S, 2H) for decoder outputs (N, S, 2H) over memory (N, L, 2H), mask (N, L)."""
@@ -226,12 +349,17 @@ class CharLemmatizer(nn.Module):
 
     @torch.inference_mode()
     def predict_lemmas(
-        self, batch: LemmaBatch, *, beam_size: Optional[int] = None
+        self, batch: LemmaBatch, *, beam_size: Optional[int] = None, int8_steps: bool = False
     ) -> Tuple[List[str], List[Optional[List[int]]]]:
         """Each word's edit, and for the words whose edit is ``"decode"`` their lemma as character ids (None for the
-        others): the forms are encoded once, and only the words left to decode go through the decoder."""
-        self.eval()
-        memory, mask, initial = self.encode(batch)
+        others): the forms are encoded once, and only the words left to decode go through the decoder.
+
+        ``int8_steps`` (float32 weights on the CPU): every batch runs step by step, the products by LSTM states,
+        attention contexts and tanh outputs in int8 on one fixed scale (:mod:`~bilstm_tagger.models.int8`), so a
+        word's lemma does not depend on the words decoded with it."""
+        if self.training:  # eval() walks every submodule: 60 µs of a word's decoding
+            self.eval()
+        memory, mask, initial = self.encode(batch, int8_steps=int8_steps)
         edits = self._edits(initial)
         sequences: List[Optional[List[int]]] = [None] * len(edits)
         rows = [i for i, edit in enumerate(edits) if edit == "decode"]
@@ -239,7 +367,8 @@ class CharLemmatizer(nn.Module):
             index = torch.tensor(rows, device=memory.device)
             chosen = LemmaBatch(chars=batch.chars[index], lengths=batch.lengths[index.cpu()], upos=batch.upos[index])
             encoded = (memory[index], mask[index], (initial[0][:, index], initial[1][:, index]))
-            for row, ids in zip(rows, self.decode(chosen, beam_size=beam_size, encoded=encoded)[0]):
+            decoded = self.decode(chosen, beam_size=beam_size, encoded=encoded, int8_steps=int8_steps)[0]
+            for row, ids in zip(rows, decoded):
                 sequences[row] = ids
         return edits, sequences
 
@@ -251,21 +380,24 @@ class CharLemmatizer(nn.Module):
         return sequences
 
     def decode(
-        self, batch: LemmaBatch, *, beam_size: Optional[int] = None, encoded=None
+        self, batch: LemmaBatch, *, beam_size: Optional[int] = None, encoded=None, int8_steps: bool = False
     ) -> Tuple[List[List[int]], torch.Tensor]:
         """Beam search, never worse than greedy under the model: character ids per word and log-probabilities (U,).
-        ``encoded`` is :meth:`encode`'s output for ``batch`` when the caller has it."""
+        ``encoded`` is :meth:`encode`'s output for ``batch`` when the caller has it; ``int8_steps``: see
+        :meth:`predict_lemmas`."""
         beam_size = self.beam_size if beam_size is None else beam_size
-        encoded = self.encode(batch) if encoded is None else encoded
-        sequences, scores = self.beam_search(batch, encoded, beam_size)
+        encoded = self.encode(batch, int8_steps=int8_steps) if encoded is None else encoded
+        sequences, scores = self.beam_search(batch, encoded, beam_size, int8_steps=int8_steps)
         if beam_size > 1:
-            greedy, greedy_scores = self.beam_search(batch, encoded, 1)
+            greedy, greedy_scores = self.beam_search(batch, encoded, 1, int8_steps=int8_steps)
             better = (greedy_scores > scores).tolist()
             sequences = [g if b else s for s, g, b in zip(sequences, greedy, better)]
             scores = torch.where(greedy_scores > scores, greedy_scores, scores)
         return sequences, scores
 
-    def beam_search(self, batch: LemmaBatch, encoded, beam_size: int) -> Tuple[List[List[int]], torch.Tensor]:
+    def beam_search(
+        self, batch: LemmaBatch, encoded, beam_size: int, *, int8_steps: bool = False
+    ) -> Tuple[List[List[int]], torch.Tensor]:
         """Decode every word at once, ``beam_size`` (K) hypotheses each.
 
         The search is :class:`~bilstm_tagger.models.beam.Beam`'s. A word's lemma is cut at ``EXTRA_STEPS``
@@ -283,9 +415,10 @@ class CharLemmatizer(nn.Module):
         state = (h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1))
         beam = Beam(n, k, self.eos + 1, self.eos, device)
         previous = torch.full((n * k,), self.bos, dtype=torch.long, device=device)
+        step = self._decoder_step(upos, memory, mask, int8_steps)
         for t in range(int(limits.max()) + 1):
-            out, state = self.decoder(self._with_upos(previous[:, None], upos), state)
-            log_probs = self.output(self.attend(out, memory, mask)).squeeze(1).log_softmax(-1).view(n, k, beam.vocab)
+            logits, state = step(previous, state)
+            log_probs = logits.log_softmax(-1).view(n, k, beam.vocab)
             at_limit = (t >= limits)[:, None, None]  # past a word's cap only <EOS> is left
             log_probs = log_probs.masked_fill(at_limit & ~beam.is_eos, float("-inf"))
             _, chars, flat = beam.advance(log_probs)
@@ -300,6 +433,43 @@ class CharLemmatizer(nn.Module):
             end = row.index(self.eos) if self.eos in row else len(row)
             sequences.append(row[:end])
         return sequences, best_scores.cpu()
+
+    def _decoder_step(self, upos: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, int8_steps: bool):
+        """One decoder step for N hypotheses with (N,) UPOS ids, attending over memory (N, L, 2H) with mask (N, L):
+        (N,) previous characters and the state (h, c), each (1, N, 2H) -> output logits (N, n_chars + 1) and the
+        new state. ``nn.LSTM`` unless :meth:`_stepwise`; step by step from the kept tables, in int8 with
+        ``int8_steps``."""
+        if not self._stepwise(len(upos), int8_steps):
+            def fused(previous: torch.Tensor, state):
+                out, state = self.decoder(self._with_upos(previous[:, None], upos), state)
+                return self.output(self.attend(out, memory, mask)).squeeze(1), state
+
+            return fused
+        tables = self._step_tables()
+        tags = tables.decoder_upos.index_select(0, upos)  # (N, 8H)
+        if not int8_steps:
+            def stepped(previous: torch.Tensor, state):
+                gates = torch.addmm(tables.decoder_chars.index_select(0, previous).add_(tags), state[0][0],
+                                    tables.decoder_recurrent)
+                h, c = lstm_cell(gates, state[1][0])
+                return self.output(self.attend(h[:, None], memory, mask)).squeeze(1), (h[None], c[None])
+
+            return stepped
+        # attend's scores out . W m computed as out . (m W): W applied to the memory once, not to every output
+        keys = (memory @ self.attention_score.weight).transpose(1, 2)  # (N, 2H, L)
+        blocked = ~mask[:, None, :]
+        combine_bias, output_bias = self.attention_combine.bias, self.output.bias
+
+        def in_int8(previous: torch.Tensor, state):
+            x = tables.decoder_chars.index_select(0, previous).add_(tags)
+            h, c = lstm_cell(int8.bmm(state[0], tables.decoder_int8)[0].add_(x), state[1][0])
+            weights = torch.bmm(h[:, None], keys).masked_fill_(blocked, float("-inf")).softmax(-1)  # (N, 1, L)
+            context = torch.bmm(weights, memory)[:, 0]
+            combined = int8.bmm(torch.cat([context, h], dim=-1)[None], tables.combine_int8)[0].add_(combine_bias)
+            logits = int8.bmm(tanh_by_sigmoid(combined)[None], tables.output_int8)[0].add_(output_bias)
+            return logits, (h[None], c[None])
+
+        return in_int8
 
     @torch.inference_mode()
     def sequence_log_prob(self, batch: LemmaBatch) -> torch.Tensor:
