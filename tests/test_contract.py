@@ -3,6 +3,7 @@ written once (config file = builder = class), the table of targets, and imports 
 
 from __future__ import annotations
 
+import gc
 import inspect
 
 import json
@@ -86,6 +87,32 @@ def test_options_cached_projections_off_gives_the_same_tags(tiny_model, tiny_dat
     plain = load_model(tiny_model, InferenceOptions(cached_projections=False))
     assert default.runtime.cache.encoding == "projection" and plain.runtime.cache.encoding == "embedding"
     assert plain.tag(forms) == default.tag(forms)
+
+
+def test_tagging_pauses_the_cycle_collector_only_while_it_runs(tiny_model):
+    tagger = load_model(tiny_model)
+    seen = []
+    tag_ids = tagger.runtime.tag_ids
+
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return tag_ids(*args, **kwargs)
+
+    tagger.runtime.tag_ids = spy
+    assert gc.isenabled()
+    tags = tagger.tag([["Dogs", "bark", "."], [], ["Cats", "sleep"]])
+    assert seen == [False] and gc.isenabled()
+    assert [len(t["upos"]) for t in tags] == [3, 0, 2] and tags[0]["upos"] == tagger.tag([["Dogs", "bark", "."]])[0]["upos"]
+    gc.disable()
+    try:
+        tagger.tag([["Dogs", "bark"]])
+        assert not gc.isenabled()  # left off, as the caller had it
+    finally:
+        gc.enable()
+    tagger.runtime.tag_ids = lambda *args, **kwargs: 1 / 0
+    with pytest.raises(ZeroDivisionError):
+        tagger.tag([["Dogs"]])
+    assert gc.isenabled()  # an error inside still turns it back on
 
 
 def test_options_cli_error_names_the_family(hmm_model, tiny_data, capsys):

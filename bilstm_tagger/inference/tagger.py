@@ -6,10 +6,14 @@ checks and the spaCy component all tag through one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
+import itertools
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
+import numpy as np
 import torch
 from confection import Config
 
@@ -117,16 +121,13 @@ class Tagger:
             ``feats``, ``lemma``) to one value per word (None for a word the model left untagged, which only
             unconstrained seq2seq decoding does).
         """
-        tag_ids = self.tag_ids(sentences, batch_words=batch_words)
-        labels = self.labels
-        tagged = [
-            # a negative id is a word the model left untagged (unconstrained seq2seq decoding): None, never a label
-            {target: [labels[target][k] if k >= 0 else None for k in row] for target, row in ids.items()}
-            for ids in tag_ids
-        ]
-        if self.lemmatization is not None:
-            for tags, lemmas in zip(tagged, self.lemmatize_tagged(sentences, tag_ids)):
-                tags["lemma"] = lemmas
+        with without_cycle_collection():
+            tag_ids = self.tag_ids(sentences, batch_words=batch_words)
+            named = {target: self._named(tag_ids, target) for target in (tag_ids[0] if tag_ids else ())}
+            tagged = [{target: rows[i] for target, rows in named.items()} for i in range(len(tag_ids))]
+            if self.lemmatization is not None:
+                for tags, lemmas in zip(tagged, self.lemmatize_tagged(sentences, tag_ids)):
+                    tags["lemma"] = lemmas
         return tagged
 
     def lemmatize_tagged(
@@ -134,12 +135,24 @@ class Tagger:
     ) -> List[List[str]]:
         """Lemmas of sentences :meth:`tag_ids` has tagged, from the UPOS (and FEATS) it predicted (see
         :meth:`lemmatize`)."""
-        labels = self.labels
+        with without_cycle_collection():
+            feats = self._named(tag_ids, "feats") if "feats" in self.labels else None
+            return self.lemmatize(sentences, self._named(tag_ids, "upos"), feats)
 
-        def named(target: str) -> List[List[Optional[str]]]:
-            return [[labels[target][k] if k >= 0 else None for k in ids[target]] for ids in tag_ids]
-
-        return self.lemmatize(sentences, named("upos"), named("feats") if "feats" in labels else None)
+    def _named(self, tag_ids: Sequence[Dict[str, List[int]]], target: str) -> List[List[Optional[str]]]:
+        """One target's labels of :meth:`tag_ids`' output, None for a negative id (a word the model left untagged:
+        unconstrained seq2seq decoding). Every sentence's ids are looked up at once in an array of the labels,
+        which costs a fraction of a lookup per word in Python."""
+        table = np.array([*self.labels[target], None], dtype=object)  # id -1 reads the None at the end
+        ids = np.fromiter(itertools.chain.from_iterable(row[target] for row in tag_ids), dtype=np.int64)
+        ids[ids < 0] = -1
+        labels = table[ids].tolist()
+        named, start = [], 0
+        for row in tag_ids:
+            end = start + len(row[target])
+            named.append(labels[start:end])
+            start = end
+        return named
 
     def lemmatize(
         self, sentences: Sequence[Sequence[str]], upos: Sequence[Sequence[Optional[str]]],
@@ -168,14 +181,32 @@ class Tagger:
     ) -> List[Dict[str, List[int]]]:
         """Like :meth:`tag`, with label ids (indices into ``vocabs.labels[target]``, -1 for untagged words)."""
         nonempty = [i for i, s in enumerate(sentences) if len(s) > 0]
+        with without_cycle_collection():
+            predicted = self.runtime.tag_ids(
+                [sentences[i] for i in nonempty], batch_words=batch_words or self.options.batch_words
+            )
+        if len(nonempty) == len(sentences):
+            return predicted
         targets = self.vocabs.targets  # a property that builds its list: once, not once per sentence
         results: List[Dict[str, List[int]]] = [{target: [] for target in targets} for _ in sentences]
-        predicted = self.runtime.tag_ids(
-            [sentences[i] for i in nonempty], batch_words=batch_words or self.options.batch_words
-        )
         for i, ids in zip(nonempty, predicted):
             results[i] = ids
         return results
+
+
+@contextlib.contextmanager
+def without_cycle_collection():
+    """Python's cycle collector paused while tags become Python lists and strings, and started again after (unless
+    it was off already). Those lists make no reference cycles, so reference counting frees them as before, but
+    allocating them starts full collections that walk every object of the process: with EWT test x20 in memory,
+    two thirds of the host's time per word (1.5 against 0.45 µs, bench/RESULTS.md, "Speed")."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_model(
