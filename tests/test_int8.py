@@ -74,13 +74,13 @@ def test_int8_steps_follow_the_weights_when_they_change(tiny_model, tiny_data):
             return network(cache.make_batch(forms))["upos"]
 
     before = logits()
-    with torch.no_grad():
-        network.lstm.weight_hh_l0.mul_(0.5)  # in place, as an optimizer step is
-    after = logits()
-    assert not torch.equal(before, after)
-    with torch.no_grad():
-        network.lstm.weight_hh_l0.mul_(2.0)
-    torch.testing.assert_close(logits(), before, rtol=0, atol=1e-5)
+    for weight in (network.lstm.weight_hh_l0, network.lstm.weight_ih_l0):  # the recurrence, the kept projection
+        with torch.no_grad():
+            weight.mul_(0.5)  # in place, as an optimizer step is
+        assert not torch.equal(before, logits())
+        with torch.no_grad():
+            weight.mul_(2.0)
+        torch.testing.assert_close(logits(), before, rtol=0, atol=1e-5)
 
 
 def test_character_lstm_in_int8_steps_is_close_to_nn_lstm_and_form_by_form_the_same(tiny_model):
