@@ -16,6 +16,7 @@ from bilstm_tagger.inference.form_cache import FormCache
 from bilstm_tagger.models.base import TaggerModel, build_model
 from bilstm_tagger.models.batching import make_batch
 from bilstm_tagger.models.bilstm import BiLSTMTagger
+from bilstm_tagger.models.neural import doubled_cell_input, lstm_cell
 from bilstm_tagger.vocab import Vocabularies
 
 from .conftest import CONFIGS, OVERFIT_OVERRIDES, TINY_CONLLU, data_overrides, train_tiny
@@ -223,3 +224,18 @@ def test_model_configs_build(tiny_path):
         model = build_model(config["model"], Vocabularies.build(read_conllu(tiny_path), targets=targets))
         assert set(model.n_labels) == set(targets) - {"lemma"}, path  # lemmas are the lemmatizer's
         assert isinstance(model, TaggerModel) and model.family, path  # every family implements the contract
+
+
+def test_lstm_cell_reading_a_doubled_cell_input_is_torchs_lstm_cell():
+    torch.manual_seed(0)
+    reference = torch.nn.LSTMCell(5, 4)
+    x, h, c = torch.randn(3, 5), torch.rand(3, 4) * 2 - 1, torch.randn(3, 4)
+    gates = x @ reference.weight_ih.t() + h @ reference.weight_hh.t() + reference.bias_ih + reference.bias_hh
+    doubled = doubled_cell_input(gates, 4)
+    assert torch.equal(doubled[:, 8:12], 2 * gates[:, 8:12]) and torch.equal(doubled[:, :8], gates[:, :8])
+    assert torch.equal(doubled_cell_input(reference.weight_ih, 4, dim=0)[8:12], 2 * reference.weight_ih[8:12])
+    with torch.no_grad():
+        expected_h, expected_c = reference(x, (h, c))
+        got_h, got_c = lstm_cell(doubled, c)
+    torch.testing.assert_close(got_h, expected_h, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got_c, expected_c, rtol=0, atol=1e-6)

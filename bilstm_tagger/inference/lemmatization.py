@@ -10,7 +10,7 @@ corpus's frequent unseen words (names, numbers, new terms) are decoded once.
 On the CPU the model decodes step by step with its products in int8 on one fixed scale (``int8_steps``, as the
 tagger's step loops: :meth:`~bilstm_tagger.models.lemmatizer.CharLemmatizer.predict_lemmas`), so a word's lemma
 does not depend on which other words were decoded with it: with a cache per process, ``predict --processes 2``
-decodes other words together than one process does, and must write the same lemmas. ``precision="int8"`` (the
+decodes its words in other groups than one process does, and must write the same lemmas. ``precision="int8"`` (the
 tagger's LSTM and linear layers quantized by ``torch.ao``, :func:`~bilstm_tagger.inference.runtime.quantized`)
 quantizes activations per batch instead, so there a rare lemma can depend on the batch; without int8 the model
 decodes in float32.
