@@ -65,9 +65,10 @@ class InferenceOptions:
             a sentence's scale, as they do in the ``int8`` precision; None: on wherever cached
             projections run and this torch has int8 products on the CPU (EWT test, tags only: 59.6k against
             38.5k words/s for float32, UPOS 95.88 against 95.89); False: float32 products. The character BiLSTM
-            then also runs step by step in int8 (``WordCharEmbedding.encode_types``), and so does the lemmatizer
-            with precision fp32 (``CharLemmatizer.predict_lemmas``; for other families' lemmatizers it is on
-            wherever torch has int8 products on the CPU).
+            then also runs step by step in int8 (``WordCharEmbedding.encode_types``), the linear heads multiply
+            the BiLSTM's states in int8 (``BiLSTMTagger._head_in_int8``), and so does the lemmatizer with
+            precision fp32 (``CharLemmatizer.predict_lemmas``; for other families' lemmatizers it is on wherever
+            torch has int8 products on the CPU).
 
     Raises:
         OptionError: for a value outside its range.

@@ -4,10 +4,10 @@ The first layer's input projection depends on the form alone, so :meth:`BiLSTMTa
 form encoding ("projection") that a form cache keeps, and :meth:`BiLSTMTagger.forward` then runs the recurrence step
 by step from the cached projections (:func:`lstm_layer_steps`): about 40% fewer multiply-adds per word than
 ``nn.LSTM``, which recomputes the projection for every token. Inference uses it on the CPU in float32 (the
-``cached_projections`` option), with the step loop's matrix products in int8 by default (the ``int8_steps``
-option, :mod:`~bilstm_tagger.models.int8`: states in (-1, 1) on one fixed scale, nothing set by the batch); training,
-GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels). All read the same weights, and tests
-check that they agree.
+``cached_projections`` option), with the step loop's matrix products, and the linear heads', in int8 by default
+(the ``int8_steps`` option, :mod:`~bilstm_tagger.models.int8`: states in (-1, 1) on one fixed scale, nothing set by
+the batch); training, GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels). All read the
+same weights, and tests check that they agree.
 """
 
 from __future__ import annotations
@@ -148,10 +148,21 @@ class BiLSTMTagger(NeuralTagger):
             if self.training:
                 raise ValueError("cached projections are for inference; train on batches from make_batch")
             states = self._forward_cached(batch)
+            if batch.int8_steps:
+                return {target: self._head_in_int8(target, head, states) for target, head in self.heads.items()}
         else:
             inputs = self.dropout(self.embedding(batch))  # (B, T, D)
             states = self.dropout(run_packed(self.lstm, inputs, batch.lengths)[0])  # (B, T, 2 * hidden)
         return {target: head(states) for target, head in self.heads.items()}
+
+    def _head_in_int8(self, target: str, head: nn.Module, states: torch.Tensor) -> torch.Tensor:
+        """A linear head's logits (B, T, n) from BiLSTM states (B, T, 2H), the product in int8 as the step loops'
+        (the states lie in (-1, 1); :mod:`~bilstm_tagger.models.int8`); the factored FEATS head in float32."""
+        if not isinstance(head, nn.Linear):
+            return head(states)
+        weights = self._kept.get(f"head {target}", [head.weight], lambda: int8.quantize_columns(head.weight.t()[None]))
+        logits = int8.bmm(states.reshape(1, -1, states.shape[-1]), weights)[0].add_(head.bias)
+        return logits.view(*states.shape[:-1], -1)
 
     def _forward_cached(self, batch: Batch) -> torch.Tensor:
         """BiLSTM states (B, T, 2H), zero after each sentence's end, from cached first-layer projections."""
