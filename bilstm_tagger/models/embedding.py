@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..vocab import PAD_ID
 from . import int8
 from .batching import Batch
-from .neural import doubled_cell_input, lstm_cell, reverse_padded
+from .neural import bidirectional_steps, doubled_cell_input
 
 
 class WordCharEmbedding(nn.Module):
@@ -66,8 +66,8 @@ class WordCharEmbedding(nn.Module):
 
     def _int8_steps(self, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
         """:meth:`encode_types` for the character BiLSTM, step by step: each character's input projection is read
-        from a table (one row per character), the recurrent products are int8 (:mod:`~bilstm_tagger.models.int8`),
-        and at step t the forms longer than t are the first rows, longest first (bench/RESULTS.md, "Speed")."""
+        from a table (one row per character) and the recurrent products are int8 (:mod:`~bilstm_tagger.models.int8`;
+        the loop is :func:`~bilstm_tagger.models.neural.bidirectional_steps`, bench/RESULTS.md, "Speed")."""
         rnn, hidden = self.char_rnn, self.char_rnn.hidden_size
         directions = ("l0", "l0_reverse")
         params = [getattr(rnn, f"{kind}_{d}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -86,23 +86,8 @@ class WordCharEmbedding(nn.Module):
             return projections, int8.quantize_columns(recurrent)
 
         projections, quantized = self._kept.get("chars", params, tables)
-        lengths = type_lengths.cpu()
-        order = torch.argsort(lengths, descending=True, stable=True).to(type_chars.device)
-        chars, lengths = type_chars[order], lengths[order.cpu()]
-        backward = reverse_padded(chars, lengths)  # the backward direction reads each form from its last character
-        n_forms = len(chars)
-        h = projections.new_zeros(2, n_forms, hidden)
-        c = projections.new_zeros(2, n_forms, hidden)
-        products = torch.empty((2, n_forms, 4 * hidden), dtype=torch.int32)
-        active = (lengths[None, :] > torch.arange(int(lengths.max()))[:, None]).sum(dim=1).tolist()
-        for t, n in enumerate(active):  # n: forms longer than t, the first n rows
-            x = torch.stack([projections[0].index_select(0, chars[:n, t]),
-                             projections[1].index_select(0, backward[:n, t])])
-            gates = int8.bmm(h[:, :n], quantized, out=products[:, :n]).add_(x)  # (2, n, 4H): i, f, g, o
-            h[:, :n], c[:, :n] = lstm_cell(gates, c[:, :n])
-        encoded = torch.empty((n_forms, 2 * hidden), dtype=h.dtype, device=h.device)
-        encoded[order] = torch.cat([h[0], h[1]], dim=-1)  # each form's last states, back in input order
-        return encoded
+        _, h, _ = bidirectional_steps(projections, type_chars, type_lengths, quantized)
+        return torch.cat([h[0], h[1]], dim=-1)  # each form's last states
 
     def encode_forms(
         self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False

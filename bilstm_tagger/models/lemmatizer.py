@@ -45,7 +45,7 @@ from .base import architecture_builder
 from .batching import char_ids
 from .beam import Beam
 from .neural import (
-    doubled_cell_input, load_module_arrays, lstm_cell, module_arrays, reverse_padded, run_packed, tanh_by_sigmoid,
+    bidirectional_steps, doubled_cell_input, load_module_arrays, lstm_cell, module_arrays, run_packed, tanh_by_sigmoid,
 )
 
 #: A decoded lemma may be this many characters longer than its form (German "gab" -> "geben" is 2).
@@ -256,44 +256,17 @@ class CharLemmatizer(nn.Module):
         return self._kept.get("steps", parameters, make)
 
     def _encode_steps(self, batch: LemmaBatch, int8_steps: bool):
-        """:meth:`encode`'s states (U, L, 2H) and initial (h, c), each (1, U, 2H), step by step: at step t the
-        forms longer than t are the first rows (forms sorted longest first), and the backward direction reads each
-        form from its last character."""
+        """:meth:`encode`'s states (U, L, 2H) and initial (h, c), each (1, U, 2H), step by step
+        (:func:`~bilstm_tagger.models.neural.bidirectional_steps`): each step's input projection is the
+        character's row plus the word's UPOS row."""
         tables = self._step_tables()
-        char_rows, upos_rows = tables.encoder_chars, tables.encoder_upos
-        hidden = self.encoder.hidden_size
-        lengths = batch.lengths.cpu()
-        order = torch.argsort(lengths, descending=True, stable=True).to(batch.chars.device)
-        chars, lengths = batch.chars[order], lengths[order.cpu()]
-        backward = reverse_padded(chars, lengths)
-        n_forms, width = chars.shape
-        inputs = torch.stack([char_rows[0][chars], char_rows[1][backward]])  # (2, U, L, 4H)
-        upos = batch.upos[order]
-        inputs += torch.stack([upos_rows[0][upos], upos_rows[1][upos]])[:, :, None]
-        h = inputs.new_zeros(2, n_forms, hidden)
-        c = inputs.new_zeros(2, n_forms, hidden)
-        states = inputs.new_zeros(2, n_forms, width, hidden)  # backward ones in reading order until the end
-        products = torch.empty((2, n_forms, 4 * hidden), dtype=torch.int32) if int8_steps else None
-        active = (lengths[None, :] > torch.arange(width)[:, None]).sum(dim=1).tolist()
-        for t, n in enumerate(active):  # n: forms longer than t, the first n rows
-            if int8_steps:
-                gates = int8.bmm(h[:, :n], tables.encoder_int8, out=products[:, :n]).add_(inputs[:, :n, t])
-            else:
-                gates = torch.baddbmm(inputs[:, :n, t], h[:, :n], tables.encoder_recurrent)  # (2, n, 4H)
-            if n == n_forms:
-                h, c = lstm_cell(gates, c)
-            else:
-                h[:, :n], c[:, :n] = lstm_cell(gates, c[:, :n])
-            states[:, :n, t] = h[:, :n]
-        sorted_states = torch.cat([states[0], reverse_padded(states[1], lengths)], dim=-1)  # (U, L, 2H)
-        encoded = torch.empty_like(sorted_states)
-        encoded[order] = sorted_states
-        initial = []
-        for final in (h, c):  # each form's last states, back in input order
-            joined = torch.empty((n_forms, 2 * hidden), dtype=final.dtype, device=final.device)
-            joined[order] = torch.cat([final[0], final[1]], dim=-1)
-            initial.append(joined[None])
-        return encoded, tuple(initial)
+        upos = batch.upos
+        states, h, c = bidirectional_steps(
+            tables.encoder_chars, batch.chars, batch.lengths,
+            tables.encoder_int8 if int8_steps else tables.encoder_recurrent,
+            offsets=torch.stack([tables.encoder_upos[0][upos], tables.encoder_upos[1][upos]]), keep_states=True,
+        )
+        return states, (torch.cat([h[0], h[1]], dim=-1)[None], torch.cat([c[0], c[1]], dim=-1)[None])
 
     def attend(self, out: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Attentional outputs (N, S, 2H) for decoder outputs (N, S, 2H) over memory (N, L, 2H), mask (N, L)."""

@@ -5,13 +5,14 @@ the per-form encodings a form cache keeps, and weights as plain arrays.
 A family implements ``forward(batch) -> {target: (B, T, n_labels)}``; :meth:`NeuralTagger.loss` and
 :meth:`NeuralTagger.predict` turn it into a training loss and label ids (the seq2seq family overrides both for its
 decoder). ``run_packed`` is the shared way of running an RNN over padding, ``lstm_cell`` the shared step of
-the step-by-step loops (whose weights ``doubled_cell_input`` prepares). Batching, devices, precisions and the form
+the step-by-step loops (whose weights ``doubled_cell_input`` prepares), ``bidirectional_steps`` the character
+encoders' loop. Batching, devices, precisions and the form
 cache are the inference layer's (:mod:`bilstm_tagger.inference`), not the model's.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict, Mapping, Optional, Tuple
+from typing import ClassVar, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -20,6 +21,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..vocab import IGNORE_INDEX
+from . import int8
 from .base import TaggerModel
 from .batching import Batch
 from .tag_pairs import TagPairs
@@ -79,6 +81,76 @@ def reverse_padded(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     index = (lengths[:, None] - 1 - steps[None, :]).clamp(min=0)
     index = torch.where(steps[None, :] < lengths[:, None], index, steps[None, :])
     return inputs.gather(1, index.view(*index.shape, *([1] * (inputs.dim() - 2))).expand_as(inputs))
+
+
+#: Batches of at most this many padded positions have every step's input projections gathered before the loop (the
+#: same values, three operations a step fewer; a lemmatizer's decoding batch, 4,096 characters, always is one);
+#: larger ones, a form cache's first batches of thousands of new forms, gather each step's rows as they go.
+GATHERED_POSITIONS = 4096
+
+
+def bidirectional_steps(
+    tables: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+    recurrent: Union[torch.Tensor, int8.QuantizedWeights], *, offsets: Optional[torch.Tensor] = None,
+    keep_states: bool = False,
+) -> Tuple[Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """A one-layer BiLSTM over sequences of ids, run step by step, each id's input projection read from a table (the
+    character encoders at inference: the tagger's and the lemmatizer's). At step t the sequences longer than t are
+    the first rows (sorted longest first), and the backward direction reads each from its end.
+
+    Args:
+        tables: (2, V, 4H) input projections per id with both biases, forward direction first, the cell input's
+            doubled (:func:`doubled_cell_input`).
+        ids: (U, L) ids, padded after each sequence's end.
+        lengths: (U,) sequence lengths, each at least 1.
+        recurrent: (2, H, 4H) recurrent weights, doubled the same way, or their int8 copy
+            (:func:`~bilstm_tagger.models.int8.quantize_columns`) for products in int8.
+        offsets: (2, U, 4H) added to every step's input projection of a sequence (the lemmatizer's UPOS rows).
+        keep_states: also return every position's states.
+
+    Returns:
+        The states (U, L, 2H), zero after each sequence's end (None without ``keep_states``), and each sequence's
+        final state and cell, each (2, U, H), in input order.
+    """
+    quantized = recurrent if isinstance(recurrent, int8.QuantizedWeights) else None
+    hidden = (quantized.values if quantized is not None else recurrent).shape[-1] // 4
+    lengths = lengths.cpu()
+    order = torch.argsort(lengths, descending=True, stable=True).to(ids.device)
+    ids, lengths = ids[order], lengths[order.cpu()]
+    backward = reverse_padded(ids, lengths)
+    offsets = None if offsets is None else offsets[:, order]
+    n_rows, width = ids.shape
+    h = tables.new_zeros(2, n_rows, hidden)
+    c = tables.new_zeros(2, n_rows, hidden)
+    states = tables.new_zeros(2, n_rows, width, hidden) if keep_states else None  # backward ones in reading order
+    products = None if quantized is None else torch.empty((2, n_rows, 4 * hidden), dtype=torch.int32)
+    if n_rows * width <= GATHERED_POSITIONS:
+        inputs = torch.stack([tables[0][ids], tables[1][backward]])  # (2, U, L, 4H)
+        if offsets is not None:
+            inputs += offsets[:, :, None]
+    active = (lengths[None, :] > torch.arange(width)[:, None]).sum(dim=1).tolist()
+    for t, n in enumerate(active):  # n: sequences longer than t, the first n rows
+        if n_rows * width <= GATHERED_POSITIONS:
+            x = inputs[:, :n, t]
+        else:
+            x = torch.stack([tables[0].index_select(0, ids[:n, t]), tables[1].index_select(0, backward[:n, t])])
+            if offsets is not None:
+                x.add_(offsets[:, :n])
+        if quantized is not None:
+            gates = int8.bmm(h[:, :n], quantized, out=products[:, :n]).add_(x)  # (2, n, 4H): i, f, g, o
+        else:
+            gates = torch.baddbmm(x, h[:, :n], recurrent)
+        if n == n_rows:  # every sequence still running: the new state and cell as they come, no copy into rows
+            h, c = lstm_cell(gates, c)
+        else:
+            h[:, :n], c[:, :n] = lstm_cell(gates, c[:, :n])
+        if states is not None:
+            states[:, :n, t] = h[:, :n]
+    in_order = torch.empty_like(order)
+    in_order[order] = torch.arange(n_rows, device=order.device)
+    if states is not None:
+        states = torch.cat([states[0], reverse_padded(states[1], lengths)], dim=-1)[in_order]
+    return states, h[:, in_order], c[:, in_order]
 
 
 class NeuralTagger(nn.Module, TaggerModel):
