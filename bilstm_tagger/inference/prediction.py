@@ -55,8 +55,7 @@ def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1)
     only by Unicode (not ASCII) whitespace are not seen as blank here, which moves where chunks are cut, never what
     is read.
     """
-    left = path.stat().st_size if processes > 1 and path.is_file() else None
-    share = max(MIN_CHUNK_BYTES, left // (2 * processes)) if left is not None else None
+    left = path.stat().st_size if processes > 1 and path.is_file() else None  # bytes not yet cut
     lines: List[bytes] = []
     first, sentences, in_sentence, cut = 1, 0, False, 0
     for number, raw in enumerate(raw_lines(path), start=1):
@@ -69,12 +68,11 @@ def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1)
             ended, in_sentence = blank and in_sentence, not blank
         if ended:
             sentences += 1
-            if sentences == size or (share is not None and cut >= share):
+            if sentences == size or (left is not None and cut >= max(MIN_CHUNK_BYTES, left // (2 * processes))):
                 yield first, b"".join(lines)
                 lines, first, sentences = [], number + 1, 0
                 if left is not None:
                     left -= cut
-                    share = max(MIN_CHUNK_BYTES, left // (2 * processes))
                 cut = 0
     if lines:
         yield first, b"".join(lines)
