@@ -15,6 +15,7 @@ its file and line are ours.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -120,6 +121,17 @@ def normalise_feats(feats: str) -> str:
     return "|".join(names[name] for name in sorted(names, key=lambda n: (n.lower(), n)))
 
 
+#: (name, column, read) of every target: how a word line's cells become a :class:`Word`'s tags.
+_READERS = tuple((target.name, target.column, target.read) for target in TARGETS.values())
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalised_feats(feats: str) -> str:
+    """:func:`normalise_feats`, remembered: a treebank has a few thousand distinct FEATS strings, repeated in most of
+    its words."""
+    return normalise_feats(feats)
+
+
 def raw_lines(path: Path) -> Iterator[bytes]:
     """The file's lines as bytes, terminators kept (what ``predict`` cuts into chunks without decoding them)."""
     try:
@@ -184,37 +196,43 @@ class _SentenceBuilder:
         if len(cells) != N_COLUMNS:
             self.fail(number, f"expected {N_COLUMNS} tab-separated columns, found {len(cells)}")
         raw_id = cells[0]
+        expected = len(self.words) + 1
+        # The next word's number, as written, needs no parsing: the usual line costs a third of the full parse.
+        if raw_id != str(expected):
+            self._check_other_id(number, raw_id, expected)
+            self.lines.append(line)
+            return
+        upos = cells[3]
+        if upos != "_" and upos not in UPOS_TAGS:
+            self.fail(number, f"UPOS {upos!r} is not one of the 17 UD tags ({', '.join(sorted(UPOS_TAGS))})")
+        if not cells[1]:
+            self.fail(number, "empty FORM column")
+        tags = {name: read(cells[column]) for name, column, read in _READERS}
+        try:
+            tags["feats"] = _normalised_feats(tags["feats"])
+        except ValueError as exc:
+            self.fail(number, str(exc))
+        self.words.append(Word(id=expected, form=cells[1], **tags))
+        self.word_lines.append(len(self.lines))
+        self.lines.append(line)
+
+    def _check_other_id(self, number: int, raw_id: str, expected: int) -> None:
+        """An ID other than the next word's number must be a multiword range or an empty node, in sequence."""
         try:
             token_id = parse_id_value(raw_id)
         except ParseException:
             token_id = None
         if token_id is None:
             self.fail(number, f"ID {raw_id!r} is not a word number, a range (3-4) or an empty node (5.1)")
-        expected = len(self.words) + 1
-        if isinstance(token_id, tuple) and token_id[1] == "-":
+        if not isinstance(token_id, tuple):
+            self.fail(number, f"word ID {raw_id} out of sequence: expected {expected}")
+        if token_id[1] == "-":
             start, end = token_id[0], token_id[2]
             if start != expected or end < start:
                 self.fail(number, f"multiword range {raw_id} out of sequence: the next word is {expected}")
             self.range_end = end
-        elif isinstance(token_id, tuple):
-            if token_id[0] != expected - 1:
-                self.fail(number, f"empty node {raw_id} out of sequence: it must follow word {expected - 1}")
-        else:
-            if token_id != expected:
-                self.fail(number, f"word ID {raw_id} out of sequence: expected {expected}")
-            upos = cells[TARGETS["upos"].column]
-            if upos != "_" and upos not in UPOS_TAGS:
-                self.fail(number, f"UPOS {upos!r} is not one of the 17 UD tags ({', '.join(sorted(UPOS_TAGS))})")
-            if not cells[1]:
-                self.fail(number, "empty FORM column")
-            tags = {target.name: target.read(cells[target.column]) for target in TARGETS.values()}
-            try:
-                tags["feats"] = normalise_feats(tags["feats"])
-            except ValueError as exc:
-                self.fail(number, str(exc))
-            self.words.append(Word(id=token_id, form=cells[1], **tags))
-            self.word_lines.append(len(self.lines))
-        self.lines.append(line)
+        elif token_id[0] != expected - 1:
+            self.fail(number, f"empty node {raw_id} out of sequence: it must follow word {expected - 1}")
 
     def finish(self, number: int) -> Sentence:
         if not self.words:

@@ -20,7 +20,7 @@ from ..evaluation.scoring import file_record, score
 from ..files import atomic_open
 from ..targets import LABELLED_TARGETS
 from .options import InferenceOptions
-from .tagger import Tagger, load_model
+from .tagger import Tagger, load_model, without_cycle_collection
 
 #: Sentences read, tagged and written at a time, so a large file never sits in memory whole. Large enough that the
 #: tagger sorts many sentences by length into full batches and decodes a chunk's unseen lemmas together: 1.0M words
@@ -88,14 +88,17 @@ def _tag_chunk(tagger: Tagger, path: Path, input_format: str, first: int, data: 
     Every other byte is copied unchanged.
     """
     numbered = decoded_lines(path, enumerate(io.BytesIO(data), start=first))
-    sentences = list(INPUT_FORMATS[input_format](path, numbered, whole_file=False))
-    if not sentences:
-        return [], 0
-    written = [*LABELLED_TARGETS, *(t for t in tagger.targets if t not in LABELLED_TARGETS)]
-    texts = []
-    for sentence, tags in zip(sentences, tagger.tag([s.forms for s in sentences])):
-        columns = {target: [label or "_" for label in tags.get(target, [None] * len(sentence))] for target in written}
-        texts.append(sentence.to_conllu(columns))
+    # a chunk's sentences make no reference cycles, and the full collections that allocating their objects starts
+    # took a third of the time reading CoNLL-U (bench/RESULTS.md, "Scale")
+    with without_cycle_collection():
+        sentences = list(INPUT_FORMATS[input_format](path, numbered, whole_file=False))
+        if not sentences:
+            return [], 0
+        written = [*LABELLED_TARGETS, *(t for t in tagger.targets if t not in LABELLED_TARGETS)]
+        texts = []
+        for sentence, tags in zip(sentences, tagger.tag([s.forms for s in sentences])):
+            columns = {target: [label or "_" for label in tags.get(target, [None] * len(sentence))] for target in written}
+            texts.append(sentence.to_conllu(columns))
     return texts, sum(len(sentence) for sentence in sentences)
 
 
