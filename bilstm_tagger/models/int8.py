@@ -53,21 +53,35 @@ def quantize_columns(weights: torch.Tensor) -> QuantizedWeights:
     return QuantizedWeights(values.to(torch.int8), values, scales / QMAX)
 
 
-def bmm(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """``states @ weights`` for states (D, M, K) in [-1, 1]: (D, M, N) float. ``out``: an int32 (D, M, N) buffer for
-    the integer products, reused across steps."""
+def products(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The exact integer products of states (D, M, K) in [-1, 1], quantized, with ``weights``' int8 values: (D, M, N),
+    int32, or for fewer than :data:`FLOAT_ROWS` rows float32 holding the same integers. ``out``: an int32 (D, M, N)
+    buffer, reused across steps. Products of parts of K add up exactly to the product of the whole."""
     rows = (states * QMAX).round_()
     if states.shape[1] < FLOAT_ROWS and states.shape[-1] <= EXACT_IN_FLOAT:
-        products = torch.bmm(rows, weights.as_float)
-    else:
-        rows = rows.to(torch.int8)
-        products = out if out is not None else torch.empty(
-            (len(rows), rows.shape[1], weights.values.shape[-1]), dtype=torch.int32
-        )
-        for d in range(len(rows)):
-            torch._int_mm(rows[d], weights.values[d], out=products[d])
+        return torch.bmm(rows, weights.as_float)
+    rows = rows.to(torch.int8)
+    products = out if out is not None else torch.empty(
+        (len(rows), rows.shape[1], weights.values.shape[-1]), dtype=torch.int32
+    )
+    for d in range(len(rows)):
+        torch._int_mm(rows[d], weights.values[d], out=products[d])
+    return products
+
+
+def bmm(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``states @ weights`` for states (D, M, K) in [-1, 1]: (D, M, N) float (see :func:`products`)."""
     # torch.mul, not addcmul: addcmul with a broadcast factor is 15-30x slower from a few hundred rows (torch 2.13)
-    return torch.mul(products, weights.factors)
+    return torch.mul(products(states, weights, out=out), weights.factors)
+
+
+def split_rows(weights: QuantizedWeights, k: int) -> Tuple[QuantizedWeights, QuantizedWeights]:
+    """Weights (D, K, N) cut into their first ``k`` rows and the rest, on the scales of the whole (so that the two
+    parts' :func:`products` add up to the whole's)."""
+    return (
+        QuantizedWeights(weights.values[:, :k], weights.as_float[:, :k], weights.factors),
+        QuantizedWeights(weights.values[:, k:], weights.as_float[:, k:], weights.factors),
+    )
 
 
 class KeptWeights:

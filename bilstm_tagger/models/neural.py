@@ -55,12 +55,12 @@ def lstm_cell(gates: torch.Tensor, cell: torch.Tensor) -> Tuple[torch.Tensor, to
     Both tanh go through sigmoids (:func:`tanh_by_sigmoid`): they took 19% of the BiLSTM's tagging time, and with
     the cell input's pre-activations doubled in the weights, its sigmoid is part of the one over all gates.
     """
-    hidden = cell.shape[-1]
-    sig = torch.sigmoid(gates)
-    i = sig[..., :hidden]
+    # unsafe_split: four views without autograd's version counters (half the cost of four slices); these loops
+    # run for inference only, and none of the views is written to
+    i, f, g, o = torch.sigmoid(gates).unsafe_split(cell.shape[-1], dim=-1)
     # f * c + i * tanh(g) = f * c - i + 2 * i * sigmoid(2g)
-    cell = (sig[..., hidden : 2 * hidden] * cell).sub_(i).addcmul_(i, sig[..., 2 * hidden : 3 * hidden], value=2.0)
-    return tanh_by_sigmoid(cell).mul_(sig[..., 3 * hidden :]), cell
+    cell = (f * cell).sub_(i).addcmul_(i, g, value=2.0)
+    return tanh_by_sigmoid(cell).mul_(o), cell
 
 
 def doubled_cell_input(values: torch.Tensor, hidden: int, dim: int = -1) -> torch.Tensor:
