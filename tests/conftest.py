@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -110,3 +115,49 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs --slow"))
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+def sample_train_args(output: Path, *extra: str) -> list:
+    """``train`` on the shipped sample with the tiny config, four epochs whatever the time: a run to interrupt."""
+    sample = ROOT / "data"
+    return ["train", str(CONFIGS / "tiny.cfg"), "--train", str(sample / "en_ewt-sample-train.conllu"),
+            "--dev", str(sample / "en_ewt-sample-dev.conllu"), "--output", str(output), "--quiet",
+            "--training.max_minutes", "0", "--training.max_epochs", "4", "--training.patience", "10", *extra]
+
+
+def _descendants(pid: int) -> list:
+    """The processes started by ``pid``, and by those, ... (Linux: from /proc; torchrun's ranks leave its process
+    group)."""
+    children: dict = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_mid_epoch(command: list, output: Path, env: dict) -> None:
+    """Start a training command, wait until epoch 2's checkpoint is on disk, let the next epoch begin, then SIGKILL
+    it and every process it started (torchrun's ranks too)."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        state = output / "checkpoint.json"
+        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    time.sleep(0.15)
+    for pid in [process.pid, *_descendants(process.pid)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    process.wait()
+    assert json.loads((output / "checkpoint.json").read_text())["epoch"] in (2, 3)  # unfinished, resumable

@@ -14,7 +14,7 @@ import pytest
 from bilstm_tagger import load_model, read_conllu
 from bilstm_tagger.training.distributed import Distribution
 
-from .conftest import CONFIGS, OVERFIT_OVERRIDES
+from .conftest import CONFIGS, OVERFIT_OVERRIDES, ROOT, kill_mid_epoch, sample_train_args
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 3])
@@ -54,3 +54,22 @@ def test_two_gloo_processes_train_one_model_that_loads_and_tags(tiny_path: Path,
     gold = [w.upos for s in sentences for w in s.words]
     got = [tag for tags in predicted for tag in tags["upos"]]
     assert sum(g == p for g, p in zip(gold, got)) / len(gold) > 0.9
+
+
+def test_two_gloo_processes_killed_and_resumed_give_the_uninterrupted_weights(tmp_path: Path):
+    """SIGKILL to torchrun and both ranks mid-epoch, then the same command again: it resumes, and the weights and
+    the training log equal an uninterrupted run's (each rank's word dropout and dropout masks are drawn anew each
+    epoch from what the checkpoint keeps)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def command(output: Path) -> list:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "bilstm_tagger", *sample_train_args(output)]
+
+    subprocess.run(command(tmp_path / "a"), cwd=ROOT, env=env, check=True, timeout=300)
+    kill_mid_epoch(command(tmp_path / "c"), tmp_path / "c", env)
+    subprocess.run(command(tmp_path / "c"), cwd=ROOT, env=env, check=True, timeout=300)
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "c" / "model.safetensors").read_bytes()
+    logs = [[json.loads(line) for line in (tmp_path / name / "train_log.jsonl").read_text().splitlines()]
+            for name in "ac"]
+    assert [(r["epoch"], r["dev"], r["loss"]) for r in logs[0]] == [(r["epoch"], r["dev"], r["loss"]) for r in logs[1]]

@@ -7,11 +7,9 @@ import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from bilstm_tagger.cli import main
 from bilstm_tagger.inference.options import OptionError
 from bilstm_tagger.serialization import read_model, save_model
 
-from .conftest import CONFIGS, OVERFIT_OVERRIDES, ROOT, data_overrides
+from .conftest import CONFIGS, OVERFIT_OVERRIDES, ROOT, data_overrides, kill_mid_epoch, sample_train_args
 
 SAMPLE = ROOT / "data"
 
@@ -76,12 +74,6 @@ def test_save_into_a_new_directory_is_all_or_nothing(tiny_model, tmp_path):
 # -- refusing to clobber, resuming -----------------------------------------------------------------------------------
 
 
-def _train_args(output: Path, *extra: str):
-    return ["train", str(CONFIGS / "tiny.cfg"), "--train", str(SAMPLE / "en_ewt-sample-train.conllu"),
-            "--dev", str(SAMPLE / "en_ewt-sample-dev.conllu"), "--output", str(output), "--quiet",
-            "--training.max_minutes", "0", "--training.max_epochs", "4", "--training.patience", "10", *extra]
-
-
 def test_train_refuses_to_clobber_a_finished_model(tiny_model, tiny_data, tmp_path, capsys):
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
@@ -112,32 +104,17 @@ def test_train_refuses_other_files_and_a_file_as_output(tiny_data, tmp_path, cap
     assert err.startswith(f"bilstm-tagger: error: {a_file}: cannot write a model directory at it: Not a directory")
 
 
-def _kill_mid_epoch(args, output: Path, env) -> None:
-    """Start training, wait until epoch 2's checkpoint is on disk, let the next epoch begin, then SIGKILL it."""
-    process = subprocess.Popen([sys.executable, "-m", "bilstm_tagger", *args], cwd=ROOT, env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        state = output / "checkpoint.json"
-        if state.is_file() and json.loads(state.read_text())["epoch"] >= 2:
-            break
-        time.sleep(0.02)
-    time.sleep(0.15)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert json.loads((output / "checkpoint.json").read_text())["epoch"] in (2, 3)  # unfinished, resumable
-
-
 def test_train_killed_and_resumed_gives_the_uninterrupted_weights(tmp_path):
     """SIGKILL mid-epoch, then the same command again: it resumes, and the weights equal an uninterrupted run's,
     which also equal a second uninterrupted run's in another process (determinism across processes)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def run(output: Path) -> None:
-        subprocess.run([sys.executable, "-m", "bilstm_tagger", *_train_args(output)], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "bilstm_tagger", *sample_train_args(output)], cwd=ROOT, env=env, check=True)
 
     run(tmp_path / "a")
     run(tmp_path / "b")
-    _kill_mid_epoch(_train_args(tmp_path / "c"), tmp_path / "c", env)
+    kill_mid_epoch([sys.executable, "-m", "bilstm_tagger", *sample_train_args(tmp_path / "c")], tmp_path / "c", env)
     run(tmp_path / "c")
     weights = {name: (tmp_path / name / "model.safetensors").read_bytes() for name in "abc"}
     assert weights["a"] == weights["b"] == weights["c"]
@@ -178,8 +155,8 @@ def test_train_resumed_run_counts_earlier_time_against_max_minutes(tmp_path):
 
 def test_train_resume_refuses_a_different_config(tmp_path, capsys):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    _kill_mid_epoch(_train_args(tmp_path / "m"), tmp_path / "m", env)
-    assert main(_train_args(tmp_path / "m", "--training.learning_rate", "0.001")) == 1
+    kill_mid_epoch([sys.executable, "-m", "bilstm_tagger", *sample_train_args(tmp_path / "m")], tmp_path / "m", env)
+    assert main(sample_train_args(tmp_path / "m", "--training.learning_rate", "0.001")) == 1
     assert "holds an unfinished run of another config or data" in capsys.readouterr().err
 
 

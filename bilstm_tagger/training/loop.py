@@ -368,6 +368,16 @@ def _training_sequences(sentences: Sequence[Sentence], join: float, rng: random.
     return sequences
 
 
+def _rank_randomness(rng: random.Random, rank: int) -> random.Random:
+    """Under torchrun, at the start of each epoch: this rank's word-dropout RNG and torch seed (its dropout masks),
+    drawn from ``rng``, which is the same on every rank (it orders the batches). Drawn afresh each epoch from what
+    the checkpoint keeps (``rng``, written by rank 0), so that a resumed run draws what the uninterrupted one did;
+    the ranks' own generators are not in the checkpoint."""
+    seed = rng.getrandbits(63)
+    torch.manual_seed(seed + rank)
+    return random.Random(f"{seed}:{rank}")
+
+
 def _train_network(
     model: NeuralTagger,
     run: _Run,
@@ -397,8 +407,7 @@ def _train_network(
         if run.progress:
             tqdm.write(f"resuming from epoch {state.epoch} ({state.elapsed / 60:.1f} min of training so far)")
     trainer = data_parallel(model, distribution)
-    # the batch order is drawn from rng, the same on every rank; word dropout must differ between ranks
-    noise_rng = random.Random(f"{rng.getrandbits(64)}:{distribution.rank}") if distribution.active else rng
+    noise_rng = rng  # word dropout's draws; each rank's own under torchrun (_rank_randomness)
     trained_params = list(model.parameters())
     averaged_params = list(averaged.parameters())
     n_train_words = sum(len(s) for s in train_sentences)
@@ -409,6 +418,8 @@ def _train_network(
     # steps between two dev checks (and so before patience or max_epochs ends the run) as a large one
     passes = max(1, math.ceil(settings.epoch_words / max(n_train_words, 1)))
     for epoch in range(first_epoch, settings.max_epochs + 1):
+        if distribution.active:
+            noise_rng = _rank_randomness(rng, distribution.rank)
         model.train()
         epoch_start = time.perf_counter()
         total_loss, seen_words = 0.0, 0
