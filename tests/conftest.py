@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny CoNLL-U strings and a tiny trained model (CPU, seconds)."""
+"""Shared fixtures: tiny CoNLL-U strings, a tiny trained model (CPU, seconds), and a training run to kill mid-epoch."""
 
 from __future__ import annotations
 

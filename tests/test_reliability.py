@@ -109,12 +109,15 @@ def test_train_killed_and_resumed_gives_the_uninterrupted_weights(tmp_path):
     which also equal a second uninterrupted run's in another process (determinism across processes)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
+    def command(output: Path) -> list:
+        return [sys.executable, "-m", "bilstm_tagger", *sample_train_args(output)]
+
     def run(output: Path) -> None:
-        subprocess.run([sys.executable, "-m", "bilstm_tagger", *sample_train_args(output)], cwd=ROOT, env=env, check=True)
+        subprocess.run(command(output), cwd=ROOT, env=env, check=True)
 
     run(tmp_path / "a")
     run(tmp_path / "b")
-    kill_mid_epoch([sys.executable, "-m", "bilstm_tagger", *sample_train_args(tmp_path / "c")], tmp_path / "c", env)
+    kill_mid_epoch(command(tmp_path / "c"), tmp_path / "c", env)
     run(tmp_path / "c")
     weights = {name: (tmp_path / name / "model.safetensors").read_bytes() for name in "abc"}
     assert weights["a"] == weights["b"] == weights["c"]
@@ -155,7 +158,8 @@ def test_train_resumed_run_counts_earlier_time_against_max_minutes(tmp_path):
 
 def test_train_resume_refuses_a_different_config(tmp_path, capsys):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    kill_mid_epoch([sys.executable, "-m", "bilstm_tagger", *sample_train_args(tmp_path / "m")], tmp_path / "m", env)
+    command = [sys.executable, "-m", "bilstm_tagger", *sample_train_args(tmp_path / "m")]
+    kill_mid_epoch(command, tmp_path / "m", env)
     assert main(sample_train_args(tmp_path / "m", "--training.learning_rate", "0.001")) == 1
     assert "holds an unfinished run of another config or data" in capsys.readouterr().err
 
