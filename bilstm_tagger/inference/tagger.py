@@ -125,8 +125,9 @@ class Tagger:
             tag_ids = self.tag_ids(sentences, batch_words=batch_words)
             named = {target: self._named(tag_ids, target) for target in (tag_ids[0] if tag_ids else ())}
             tagged = [{target: rows[i] for target, rows in named.items()} for i in range(len(tag_ids))]
-            if self.lemmatization is not None:
-                for tags, lemmas in zip(tagged, self.lemmatize_tagged(sentences, tag_ids)):
+            if self.lemmatization is not None and tagged:
+                # from the labels just named (lemmatize_tagged would name UPOS and FEATS again)
+                for tags, lemmas in zip(tagged, self.lemmatize(sentences, named["upos"], named.get("feats"))):
                     tags["lemma"] = lemmas
         return tagged
 
