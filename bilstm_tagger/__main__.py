@@ -1,7 +1,5 @@
 """``python -m bilstm_tagger``: the same as the ``bilstm-tagger`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

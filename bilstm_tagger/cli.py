@@ -13,6 +13,7 @@ them, so ``--help`` and ``evaluate --gold --pred`` never load torch.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -385,5 +386,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_ERROR
 
 
+def run() -> None:
+    """The ``bilstm-tagger`` command: :func:`main`, then exit without Python's shutdown collecting every object
+    torch created.
+
+    At exit Python collects the cycles of every module it clears; with torch imported that is most of a million
+    objects, 0.3-0.45 s of every command (the same time whatever the command did). :func:`gc.freeze` first moves them
+    out of the collector's reach; atexit handlers, flushing and closing still run as usual.
+    """
+    status = main()
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

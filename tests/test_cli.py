@@ -134,6 +134,18 @@ def test_cli_python_m_entry_point():
     assert result.returncode == 0 and result.stdout.startswith("bilstm-tagger ")
 
 
+def test_cli_command_status_and_output_survive_the_fast_exit(tiny_model, tiny_data, tmp_path):
+    """``python -m bilstm_tagger`` (``cli.run``: main, then gc.freeze before Python's shutdown) writes the same
+    output as ``main`` and exits with its status."""
+    command = [sys.executable, "-m", "bilstm_tagger", "predict", str(tiny_model)]
+    ran = subprocess.run([*command, str(tiny_data), "-o", str(tmp_path / "run.conllu")], capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(tmp_path / "main.conllu")]) == 0
+    assert (tmp_path / "run.conllu").read_bytes() == (tmp_path / "main.conllu").read_bytes()
+    failed = subprocess.run([*command, str(tmp_path / "missing.conllu")], capture_output=True, text=True)
+    assert failed.returncode == 1 and "missing.conllu" in failed.stderr and "Traceback" not in failed.stderr
+
+
 def test_cli_beam_size_only_for_seq2seq(tiny_model, tiny_data, capsys):
     assert main(["evaluate", str(tiny_model), str(tiny_data), "--beam-size", "3"]) == 1
     assert "beam_size is a decoding setting of seq2seq models; this model is BiLSTM" in capsys.readouterr().err
