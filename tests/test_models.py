@@ -16,7 +16,8 @@ from bilstm_tagger.inference.form_cache import FormCache
 from bilstm_tagger.models.base import TaggerModel, build_model
 from bilstm_tagger.models.batching import make_batch
 from bilstm_tagger.models.bilstm import BiLSTMTagger
-from bilstm_tagger.models.neural import doubled_cell_input, lstm_cell
+from bilstm_tagger.models.embedding import WordCharEmbedding
+from bilstm_tagger.models.neural import doubled_cell_input, lstm_cell, padded_bilstm, run_packed
 from bilstm_tagger.vocab import Vocabularies
 
 from .conftest import CONFIGS, OVERFIT_OVERRIDES, TINY_CONLLU, data_overrides, train_tiny
@@ -239,3 +240,44 @@ def test_lstm_cell_reading_a_doubled_cell_input_is_torchs_lstm_cell():
         got_h, got_c = lstm_cell(doubled, c)
     torch.testing.assert_close(got_h, expected_h, rtol=0, atol=1e-6)
     torch.testing.assert_close(got_c, expected_c, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_padded_bilstm_is_the_packed_bilstm_with_its_gradients(layers):
+    """Training's unpacked BiLSTM (two one-directional passes, sentences reversed within their lengths) gives the
+    packed run's states, final states and gradients, whatever padding follows a sentence."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 4, num_layers=layers, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([7, 2, 1, 5])
+    inputs = torch.randn(4, 7, 5)
+    inputs[1, 2:] = 100.0  # padding that would change a state if any pass read it
+    upstream = torch.randn(4, 7, 8)
+
+    def run(runner):
+        lstm.zero_grad()
+        x = inputs.clone().requires_grad_(True)
+        states, final = runner(lstm, x, lengths)
+        final = final[0] if isinstance(final, tuple) else final
+        (states * upstream).sum().add(final.sum()).backward()
+        return states.detach(), final.detach(), [p.grad.clone() for p in lstm.parameters()] + [x.grad]
+
+    packed, padded = run(run_packed), run(padded_bilstm)
+    torch.testing.assert_close(padded[0], packed[0], rtol=0, atol=1e-6)
+    assert torch.equal(padded[0][1, 2:], torch.zeros(5, 8))  # zero after a sentence's end, as run_packed's
+    torch.testing.assert_close(padded[1], packed[1], rtol=0, atol=1e-6)
+    for got, expected in zip(padded[2], packed[2]):
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+
+
+def test_char_encoder_training_groups_by_length_as_packed():
+    """In training on the CPU the character BiLSTM runs over groups of forms of similar length; each form's
+    encoding is the packed run's, a form far longer than the others included."""
+    torch.manual_seed(0)
+    embedding = WordCharEmbedding(n_words=5, n_chars=20, word_dim=4, char_dim=6, char_hidden=3, char_encoder="lstm")
+    lengths = torch.tensor([1, 6, 7, 10, 11, 16, 17, 40, 3])
+    chars = torch.zeros(len(lengths), 40, dtype=torch.long)
+    for row, length in enumerate(lengths.tolist()):
+        chars[row, :length] = torch.randint(1, 20, (length,))
+    grouped = embedding.train().encode_types(chars, lengths)
+    packed = embedding.eval().encode_types(chars, lengths)
+    torch.testing.assert_close(grouped, packed, rtol=0, atol=1e-6)

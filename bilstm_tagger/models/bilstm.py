@@ -24,7 +24,7 @@ from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
 from .factored_feats import FactoredFeatsHead
-from .neural import NeuralTagger, doubled_cell_input, lstm_cell, run_packed
+from .neural import NeuralTagger, doubled_cell_input, lstm_cell, padded_bilstm, run_packed
 
 #: ``feats_head`` values
 FEATS_HEADS = ("joint", "factored")
@@ -152,7 +152,11 @@ class BiLSTMTagger(NeuralTagger):
                 return {target: self._head_in_int8(target, head, states) for target, head in self.heads.items()}
         else:
             inputs = self.dropout(self.embedding(batch))  # (B, T, D)
-            states = self.dropout(run_packed(self.lstm, inputs, batch.lengths)[0])  # (B, T, 2 * hidden)
+            if self.training and inputs.device.type == "cpu":
+                states = padded_bilstm(self.lstm, inputs, batch.lengths)[0]
+            else:
+                states = run_packed(self.lstm, inputs, batch.lengths)[0]
+            states = self.dropout(states)  # (B, T, 2 * hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
     def _head_in_int8(self, target: str, head: nn.Module, states: torch.Tensor) -> torch.Tensor:

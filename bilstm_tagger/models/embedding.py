@@ -15,7 +15,13 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from ..vocab import PAD_ID
 from . import int8
 from .batching import Batch
-from .neural import bidirectional_steps, doubled_cell_input
+from .neural import bidirectional_steps, doubled_cell_input, padded_bilstm
+
+#: Longest form of each group the character BiLSTM runs over in training on the CPU (longer forms: a last group).
+#: Training steps of the default model on EWT, 2 threads, against both BiLSTMs packed: the sentence BiLSTM unpacked
+#: alone, 1.13x the words/s; the characters unpacked too, in one group, 0.7x; in these groups, 1.46-1.50x
+#: (bench/RESULTS.md, "Speed": training without packed sequences).
+CHAR_LENGTH_GROUPS = (6, 10, 16)
 
 
 class WordCharEmbedding(nn.Module):
@@ -55,6 +61,8 @@ class WordCharEmbedding(nn.Module):
         character LSTM, at inference): run it step by step with its products in int8 (:meth:`_int8_steps`)."""
         if self.char_encoder == "lstm" and int8_steps:
             return self._int8_steps(type_chars, type_lengths)
+        if self.char_encoder == "lstm" and self.training and type_chars.device.type == "cpu":
+            return self._by_length(type_chars, type_lengths)
         chars = self.char_embedding(type_chars)
         if self.char_encoder == "lstm":
             packed = pack_padded_sequence(chars, type_lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -63,6 +71,24 @@ class WordCharEmbedding(nn.Module):
         features = torch.relu(self.char_cnn(chars.transpose(1, 2)))  # (U, F, L)
         mask = (type_chars == PAD_ID).unsqueeze(1)
         return features.masked_fill(mask, float("-inf")).amax(dim=-1)
+
+    def _by_length(self, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`encode_types` for training on the CPU: the character BiLSTM run unpacked
+        (:func:`~bilstm_tagger.models.neural.padded_bilstm`, oneDNN's kernel) over groups of forms of similar
+        length (:data:`CHAR_LENGTH_GROUPS`), each padded to its own longest form: in one group, one 400-character
+        URL would make every form of the batch run 400 steps. (U, L), (U,) -> (U, 2 * char_hidden)."""
+        lengths = type_lengths.to(type_chars.device)
+        # group i holds the lengths above CHAR_LENGTH_GROUPS[i - 1] and up to CHAR_LENGTH_GROUPS[i]
+        groups = torch.bucketize(lengths, torch.tensor(CHAR_LENGTH_GROUPS, device=lengths.device))
+        rows, encodings = [], []
+        for group in torch.unique(groups).tolist():
+            chosen = torch.nonzero(groups == group).squeeze(1)
+            chosen_lengths = lengths[chosen]
+            chars = self.char_embedding(type_chars[chosen, : int(chosen_lengths.max())])
+            finals = padded_bilstm(self.char_rnn, chars, chosen_lengths)[1]  # (2, n, char_hidden)
+            rows.append(chosen)
+            encodings.append(torch.cat([finals[0], finals[1]], dim=-1))
+        return torch.cat(encodings)[torch.argsort(torch.cat(rows))]
 
     def _int8_steps(self, type_chars: torch.Tensor, type_lengths: torch.Tensor) -> torch.Tensor:
         """:meth:`encode_types` for the character BiLSTM, step by step: each character's input projection is read
