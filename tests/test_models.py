@@ -147,6 +147,30 @@ def test_form_cache_keeps_the_most_used_forms_when_full(tiny_model):
         assert list(cache.rows) == ["a", "b", "c", "d"]
 
 
+def test_form_cache_add_encodes_ahead_what_batches_would_encode(tiny_model):
+    """Forms added ahead (in the order given, up to AHEAD_SHARE of the capacity, known ones skipped) hold the
+    vectors a batch would have encoded: the predictions through the warmed cache are those of a cold one."""
+    from bilstm_tagger.inference import form_cache
+
+    tagger = load_model(tiny_model)
+    network, cpu = tagger.model, torch.device("cpu")
+    sentences = [["I", "like", "cats", "."], ["Dogs", "bark", "loudly"], ["Unseenword", "cats", "zzz"]]
+    forms = ["cats", "zzz", "I", "Dogs", "loudly", "bark", ".", "like", "Unseenword", "missing"]
+    with torch.inference_mode():
+        cold = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding="projection", int8_steps=True)
+        warm = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding="projection", int8_steps=True)
+        assert warm.add(forms) == len(forms) and list(warm.rows) == forms
+        assert warm.add(["cats", "zzz"]) == 0  # already kept
+        expected = network.predict(cold.make_batch(sentences))
+        got = network.predict(warm.make_batch(sentences))
+        assert list(warm.rows) == forms  # the batch found every form it needed
+        for target in expected:
+            assert torch.equal(got[target], expected[target])
+        small = FormCache(vocabs=tagger.vocabs, model=network, device=cpu, encoding="projection", capacity=8)
+        assert small.add(forms) == int(8 * form_cache.AHEAD_SHARE) == 7
+        assert list(small.rows) == forms[:7]
+
+
 def test_model_int8_tags_like_float32_and_saves_float32(trained, tmp_path):
     """precision int8 tags the memorised tiny set as float32 does, with a quantized copy: the network the
     Tagger saves keeps its float32 weights."""

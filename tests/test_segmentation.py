@@ -83,6 +83,27 @@ def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data
     assert outputs[0] == outputs[1] and outputs[0].count(b"\n\n") == 2800
 
 
+def test_several_processes_get_the_frequent_forms_encoded_by_their_parent(tiny_model, tmp_path):
+    """The parent of the workers encodes the first chunks' forms, most frequent first (its form cache holds them,
+    though it tags nothing itself); multiword tokens, empty nodes and comments are not forms."""
+    from bilstm_tagger.inference import prediction
+
+    conllu = (
+        "# text = I don't like cats\n1\tI\t_\t_\t_\t_\t_\t_\t_\t_\n2-3\tdon't\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "2\tdo\t_\t_\t_\t_\t_\t_\t_\t_\n3\tn't\t_\t_\t_\t_\t_\t_\t_\t_\n3.1\tgap\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "4\tcats\t_\t_\t_\t_\t_\t_\t_\t_\n\n1\tcats\t_\t_\t_\t_\t_\t_\t_\t_\n\n"
+    ).encode()
+    assert prediction._frequent_forms("conllu", [(1, conllu)]) == ["cats", "I", "do", "n't"]
+    text = "b a\nc  a\n".encode()
+    assert prediction._frequent_forms("text", [(1, text), (3, "a b\n".encode())]) == ["a", "b", "c"]
+
+    tagger = load_model(tiny_model)
+    path = tmp_path / "in.txt"
+    path.write_text("I like cats .\nDogs bark loudly\n" * 50, encoding="utf-8")
+    assert prediction.tag_conllu(tagger, path, io.StringIO(), input_format="text", processes=2) == 350
+    assert list(tagger.runtime.cache.rows) == ["I", "like", "cats", ".", "Dogs", "bark", "loudly"]
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_predict_chunks_keep_every_line_and_name_a_bad_one(tiny_model, tiny_data, tmp_path, monkeypatch, processes):
     """Chunks are cut from the raw file (and read by the workers): cut anywhere, the output is the file's, and a

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -60,6 +60,10 @@ class CountingRuntime:
     def tag_ids(self, sentences: Sequence[Sequence[str]], batch_words: int) -> TagIds:
         """Best label ids for non-empty sentences (``batch_words`` does not apply: sentences are independent)."""
         return self.model.tag_ids(sentences)
+
+    def encode_ahead(self, forms: Iterable[str]) -> int:
+        """Nothing to encode: a counting model keeps no per-form vectors."""
+        return 0
 
 
 class NeuralRuntime:
@@ -110,15 +114,21 @@ class NeuralRuntime:
                 )
         self.threads: Optional[ThreadGovernor] = None  # set by the Tagger (InferenceOptions.adapt_threads)
 
+    def encode_ahead(self, forms: Iterable[str]) -> int:
+        """Add forms to the form cache ahead of tagging (:meth:`FormCache.add`); returns how many were new."""
+        with torch.inference_mode(), self._autocast(), running(self.threads):
+            return self.cache.add(forms)
+
+    def _autocast(self):
+        """The precision's autocast context (a null one for fp32 and int8)."""
+        return torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
+
     def tag_ids(self, sentences: Sequence[Sequence[str]], batch_words: int) -> TagIds:
         """Best label ids for non-empty sentences, batched by length; the result does not depend on batch_words."""
         results: TagIds = [{} for _ in sentences]
         if self.model.training:  # whoever holds the model may have switched it to training since
             self.model.eval()  # (not called every time: it walks every submodule, 0.08 ms of a short sentence)
-        autocast = (
-            torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        )
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), self._autocast():
             for group in length_batches([len(s) for s in sentences], batch_words=batch_words):
                 with running(self.threads):
                     batch = self.cache.make_batch([sentences[i] for i in group])

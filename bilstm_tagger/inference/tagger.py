@@ -11,7 +11,7 @@ import dataclasses
 import gc
 import itertools
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -176,6 +176,12 @@ class Tagger:
             result.append(flat[start : start + len(forms)])
             start += len(forms)
         return result
+
+    def encode_ahead(self, forms: Iterable[str]) -> int:
+        """Encode word forms before the sentences that hold them come (most useful first; see
+        :meth:`~bilstm_tagger.inference.form_cache.FormCache.add`): the parent of forked workers does it once for
+        all of them. Tags do not change. Returns the number of forms encoded (0 for a model without a form cache)."""
+        return self.runtime.encode_ahead(forms)
 
     def tag_ids(
         self, sentences: Sequence[Sequence[str]], *, batch_words: Optional[int] = None
