@@ -314,6 +314,14 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.ray is not None:
         return _predict_with_ray(args)
 
+    if args.processes > 1:
+        # the workers are forked CPU processes, and a process that has started CUDA cannot fork one that uses it
+        if args.device not in ("auto", "cpu"):
+            raise BilstmTaggerError(
+                f"--processes {args.processes} tags with CPU worker processes; on a GPU (--device {args.device}) "
+                "tag with one process, which sends the GPU a whole chunk of sentences at a time"
+            )
+        args.device = "cpu"
     tagger = load_model(args.model, _inference_options(args))
     words = predict_file(
         tagger, input_path=args.input, output_path=args.output, input_format=args.input_format,

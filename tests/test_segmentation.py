@@ -83,6 +83,27 @@ def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data
     assert outputs[0] == outputs[1] and outputs[0].count(b"\n\n") == 2800
 
 
+def test_several_processes_are_cpu_workers(tiny_model, tiny_data, tmp_path, capsys, monkeypatch):
+    """--processes N forks CPU workers: asked for with a GPU device, the command says so (before loading anything)
+    and the library refuses a tagger that is not on the CPU; --device auto means the CPU there, even where torch
+    sees a GPU."""
+    import torch
+
+    from bilstm_tagger.cli import main
+    from bilstm_tagger.inference import prediction
+
+    out = tmp_path / "out.conllu"
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(out), "--processes", "2", "--device", "cuda"]) == 1
+    assert "--processes 2 tags with CPU worker processes" in capsys.readouterr().err and not out.exists()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # "auto" would mean CUDA
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(out), "--processes", "2", "--device", "auto"]) == 0
+    monkeypatch.undo()
+    tagger = load_model(tiny_model)
+    tagger.runtime.device = torch.device("cuda")  # as a tagger on a GPU reports it (nothing runs there)
+    with pytest.raises(ValueError, match="CPU workers"):
+        prediction.tag_conllu(tagger, tiny_data, io.StringIO(), processes=2)
+
+
 def test_several_processes_get_the_frequent_forms_encoded_by_their_parent(tiny_model, tmp_path):
     """The parent of the workers encodes the first chunks' forms, most frequent first (its form cache holds them,
     though it tags nothing itself); multiword tokens, empty nodes and comments are not forms."""

@@ -169,12 +169,15 @@ def tag_conllu(
 
     ``input_format`` is "conllu" or "text" (pre-tokenized: one sentence per line, words separated by spaces, written
     out as CoNLL-U with ``# sent_id`` and ``# text``). ``progress`` shows a bar with words and words/s on standard
-    error (only when it is a terminal). With ``processes`` > 1, chunks are read, tagged and formatted by that many
-    forked worker processes (POSIX), one torch thread each; the output is the same, in the same order. What is
-    written is described at :func:`_tag_chunk`.
+    error (only when it is a terminal). With ``processes`` > 1 (a tagger on the CPU), chunks are read, tagged and
+    formatted by that many forked worker processes (POSIX), one torch thread each; the output is the same, in the
+    same order. What is written is described at :func:`_tag_chunk`.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
+    if processes > 1 and tagger.device.type != "cpu":
+        # a process that has started CUDA cannot fork workers that use it
+        raise ValueError(f"processes > 1 forks CPU workers; this tagger runs on {tagger.device}")
     path = Path(input_path)
     words = 0
     # disable=None: tqdm turns itself off when standard error is not a terminal
