@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
 
@@ -102,6 +103,41 @@ def test_several_processes_are_cpu_workers(tiny_model, tiny_data, tmp_path, caps
     tagger.runtime.device = torch.device("cuda")  # as a tagger on a GPU reports it (nothing runs there)
     with pytest.raises(ValueError, match="CPU workers"):
         prediction.tag_conllu(tagger, tiny_data, io.StringIO(), processes=2)
+
+
+def test_a_worker_that_dies_stops_the_command_with_a_message(tiny_model, tmp_path, monkeypatch):
+    """A worker killed mid-run (as the out-of-memory killer would) ends tagging with an error naming the chunk,
+    where multiprocessing.Pool waited for its result for ever; the output file given is not written."""
+    import signal
+
+    from bilstm_tagger.errors import BilstmTaggerError
+    from bilstm_tagger.inference import prediction
+
+    tag_chunk = prediction._tag_chunk
+
+    def dies_on_its_second_chunk(tagger, path, input_format, first, data):
+        if first > 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return tag_chunk(tagger, path, input_format, first, data)
+
+    monkeypatch.setattr(prediction, "_tag_chunk", dies_on_its_second_chunk)  # the forked workers inherit it
+    monkeypatch.setattr(prediction, "CHUNK_SENTENCES", 3)
+    text = tmp_path / "in.txt"
+    text.write_text("I like cats .\nDogs bark loudly\n" * 5, encoding="utf-8")
+    out = tmp_path / "out.conllu"
+    def hung(signum, frame):
+        raise TimeoutError("predict --processes 2 waited for a dead worker")
+
+    previous = signal.signal(signal.SIGALRM, hung)  # a hang fails this test instead of stopping the suite
+    signal.alarm(60)
+    try:
+        # the chunk named is the first whose result was lost: the killed worker's, or one before it still running
+        with pytest.raises(BilstmTaggerError, match=r"worker process ended abruptly while tagging the chunk from line"):
+            prediction.predict_file(load_model(tiny_model), input_path=text, output_path=out, processes=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not out.exists() and not list(tmp_path.glob(".out.conllu.*"))
 
 
 def test_several_processes_get_the_frequent_forms_encoded_by_their_parent(tiny_model, tmp_path):

@@ -5,6 +5,7 @@ several; or a gold file's tags scored against its own (``evaluate MODEL TEST``).
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import io
 import itertools
@@ -17,7 +18,7 @@ from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 from tqdm.auto import tqdm
 
 from ..corpus import NO_SENTENCES, Sentence, conllu_sentences, decoded_lines, raw_lines, read_conllu, text_sentences
-from ..errors import CorpusError
+from ..errors import BilstmTaggerError, CorpusError
 from ..evaluation.scoring import file_record, score
 from ..files import atomic_open
 from ..targets import LABELLED_TARGETS
@@ -130,21 +131,22 @@ def _tag_in_worker(path: Path, input_format: str, first: int, data: bytes) -> Tu
 
 
 class _Done:
-    """A chunk tagged in this process (what a worker's ``AsyncResult`` is for a chunk tagged in another)."""
+    """A chunk tagged in this process (what a worker's ``Future`` is for a chunk tagged in another)."""
 
     def __init__(self, result: Tuple[List[str], int]) -> None:
-        self.result = result
+        self._result = result
 
-    def get(self) -> Tuple[List[str], int]:
-        return self.result
+    def result(self) -> Tuple[List[str], int]:
+        return self._result
 
 
 @contextlib.contextmanager
 def _chunk_tagger(tagger: Tagger, processes: int):
     """(submit, lookahead): ``submit(path, input_format, first, data)`` starts tagging a chunk and returns
-    something whose ``get()`` gives :func:`_tag_chunk`'s result; at most ``lookahead`` chunks should be in flight.
-    One process tags with ``tagger`` itself; more fork a pool whose workers tag with their copy of it, one torch
-    thread each."""
+    something whose ``result()`` gives :func:`_tag_chunk`'s result; at most ``lookahead`` chunks should be in
+    flight. One process tags with ``tagger`` itself; more fork a pool whose workers tag with their copy of it, one
+    torch thread each. A worker that dies (killed, out of memory) makes ``result()`` raise ``BrokenProcessPool``
+    instead of waiting for ever, as ``multiprocessing.Pool`` does."""
     global _WORKER_TAGGER
     if processes <= 1:
         yield (lambda *chunk: _Done(_tag_chunk(tagger, *chunk))), 0
@@ -152,11 +154,11 @@ def _chunk_tagger(tagger: Tagger, processes: int):
     _WORKER_TAGGER = tagger
     # forked children inherit the loaded model (no reloading, pages shared) and start with one torch thread
     # (bilstm_tagger.threads), which is what several processes on the same cores want
-    pool = multiprocessing.get_context("fork").Pool(processes)
+    pool = concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
     try:
-        yield (lambda *chunk: pool.apply_async(_tag_in_worker, chunk)), 2 * processes
+        yield (lambda *chunk: pool.submit(_tag_in_worker, *chunk)), 2 * processes
     finally:
-        pool.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
         _WORKER_TAGGER = None
 
 
@@ -183,8 +185,14 @@ def tag_conllu(
     # disable=None: tqdm turns itself off when standard error is not a terminal
     bar = tqdm(unit="w", unit_scale=True, desc="tagging", disable=None if progress else True, file=sys.stderr)
 
-    def write(result) -> int:
-        texts, n_words = result.get()
+    def write(first: int, result) -> int:
+        try:
+            texts, n_words = result.result()
+        except concurrent.futures.BrokenExecutor:
+            raise BilstmTaggerError(
+                f"{path}: a worker process ended abruptly while tagging the chunk from line {first} (killed, or out "
+                "of memory?), and tagging stopped there; try fewer --processes"
+            ) from None
         for text in texts:
             handle.write(text)
         bar.update(n_words)
@@ -201,11 +209,11 @@ def tag_conllu(
         # a bounded number of chunks in flight, written in input order: memory does not grow with the input
         pending: collections.deque = collections.deque()
         for first, data in chunks:
-            pending.append(submit(path, input_format, first, data))
+            pending.append((first, submit(path, input_format, first, data)))
             while len(pending) > lookahead:
-                words += write(pending.popleft())
+                words += write(*pending.popleft())
         while pending:
-            words += write(pending.popleft())
+            words += write(*pending.popleft())
     bar.close()
     if words == 0:  # every sentence has a word
         raise CorpusError(path, None, NO_SENTENCES[input_format])
