@@ -157,9 +157,23 @@ def _chunk_tagger(tagger: Tagger, processes: int):
     pool = concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
     try:
         yield (lambda *chunk: pool.submit(_tag_in_worker, *chunk)), 2 * processes
+    except BaseException:
+        # an error, ^C or a closed output: stop the workers now rather than after the chunks they hold
+        _terminate_workers(pool)
+        raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         _WORKER_TAGGER = None
+
+
+def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Terminate a process pool's workers (``terminate_workers`` from Python 3.14; before, its processes)."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 def tag_conllu(
