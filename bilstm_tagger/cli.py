@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "input", type=Path,
         help="file to tag: CoNLL-U (its tag columns are replaced) or pre-tokenized text (one sentence per line, "
-        "words separated by spaces; written out as CoNLL-U)",
+        "words separated by spaces; written out as CoNLL-U); - reads standard input (give --format text for text)",
     )
     predict.add_argument("--output", "-o", type=Path, help="output file (default: standard output)")
     predict.add_argument(

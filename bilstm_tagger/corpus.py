@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -132,8 +133,16 @@ def _normalised_feats(feats: str) -> str:
     return normalise_feats(feats)
 
 
+#: The path that names standard input (``predict MODEL - ...``, to tag what a pipe sends).
+STDIN = "-"
+
+
 def raw_lines(path: Path) -> Iterator[bytes]:
-    """The file's lines as bytes, terminators kept (what ``predict`` cuts into chunks without decoding them)."""
+    """The file's lines as bytes, terminators kept (what ``predict`` cuts into chunks without decoding them); for
+    :data:`STDIN`, standard input's."""
+    if str(path) == STDIN:
+        yield from sys.stdin.buffer
+        return
     try:
         handle = open(path, "rb")
     except FileNotFoundError:

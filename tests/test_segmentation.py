@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 
 import pytest
 
@@ -69,6 +70,24 @@ def test_predict_reads_pre_tokenized_text_and_writes_conllu(tiny_model, tmp_path
     expected = load_model(tiny_model).tag([s.forms for s in sentences])
     assert [[w.upos for w in s.words] for s in sentences] == [t["upos"] for t in expected]
     assert [[w.lemma for w in s.words] for s in sentences] == [t["lemma"] for t in expected]
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_predict_reads_standard_input_for_a_dash(tiny_model, tiny_data, tmp_path, monkeypatch, capsys, processes):
+    """``predict MODEL -`` tags what a pipe sends, as it tags the same bytes from a file; errors name the line."""
+    from bilstm_tagger.cli import main
+
+    def stdin(data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    from_file, from_pipe = tmp_path / "file.conllu", tmp_path / "pipe.conllu"
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(from_file)]) == 0
+    stdin(tiny_data.read_bytes())
+    assert main(["predict", str(tiny_model), "-", "-o", str(from_pipe), "--processes", processes]) == 0
+    assert from_pipe.read_bytes() == from_file.read_bytes()
+    stdin(b"good words\nbad \xff\n")
+    assert main(["predict", str(tiny_model), "-", "--format", "text", "--processes", processes]) == 1
+    assert "-:2: invalid UTF-8" in capsys.readouterr().err
 
 
 def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data, tmp_path):
