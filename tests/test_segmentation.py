@@ -90,6 +90,38 @@ def test_predict_reads_standard_input_for_a_dash(tiny_model, tiny_data, tmp_path
     assert "-:2: invalid UTF-8" in capsys.readouterr().err
 
 
+def test_progress_shows_the_share_of_a_file_and_words_per_second(tmp_path):
+    """On a terminal the bar counts a file's bytes against its size (so it has a percentage and a time left) with
+    words and words/s beside them, and the words of standard input; off the terminal it writes nothing."""
+    from pathlib import Path
+
+    from bilstm_tagger.inference.prediction import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"x" * 1000)
+    shown = Terminal()
+    bar = _Progress(path, enabled=True, file=shown)
+    bar.update(400, 100)
+    bar.update(600, 150)
+    bar.close()
+    last = shown.getvalue().split("\r")[-1]
+    assert "100%" in last and "1.00k/1.00k" in last and "250 words" in last and "words/s" in last
+    piped = Terminal()
+    bar = _Progress(Path("-"), enabled=True, file=piped)
+    bar.update(400, 100)
+    bar.close()
+    assert "100w" in piped.getvalue().split("\r")[-1]
+    silent = io.StringIO()  # not a terminal
+    bar = _Progress(path, enabled=True, file=silent)
+    bar.update(1000, 250)
+    bar.close()
+    assert silent.getvalue() == ""
+
+
 def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data, tmp_path):
     from bilstm_tagger.cli import main
 

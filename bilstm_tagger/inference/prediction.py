@@ -12,12 +12,15 @@ import itertools
 import multiprocessing
 import re
 import sys
+import time
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 
 from tqdm.auto import tqdm
 
-from ..corpus import NO_SENTENCES, Sentence, conllu_sentences, decoded_lines, raw_lines, read_conllu, text_sentences
+from ..corpus import (
+    NO_SENTENCES, STDIN, Sentence, conllu_sentences, decoded_lines, raw_lines, read_conllu, text_sentences,
+)
 from ..errors import BilstmTaggerError, CorpusError
 from ..evaluation.scoring import file_record, score
 from ..files import atomic_open
@@ -176,6 +179,35 @@ def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         process.terminate()
 
 
+class _Progress:
+    """:func:`tag_conllu`'s progress bar: the input's bytes against its size (a percentage and the time left) for a
+    regular file, its words for standard input or a pipe, and beside them the words tagged and words/s. ``file``
+    (standard error) must be a terminal: tqdm turns the bar off otherwise."""
+
+    def __init__(self, path: Path, *, enabled: bool, file: IO[str] = sys.stderr) -> None:
+        size = path.stat().st_size if str(path) != STDIN and path.is_file() else 0
+        self.by_bytes = size > 0
+        self.words, self.start = 0, time.perf_counter()
+        self.bar = tqdm(
+            total=size or None, unit="B" if self.by_bytes else "w", unit_scale=True, desc="tagging", file=file,
+            disable=None if enabled else True,  # None: off when the file is not a terminal
+        )
+
+    def update(self, n_bytes: int, n_words: int) -> None:
+        """Count a chunk written: ``n_bytes`` of input, ``n_words`` words."""
+        self.words += n_words
+        if not self.by_bytes:
+            self.bar.update(n_words)
+            return
+        rate = self.words / max(time.perf_counter() - self.start, 1e-6)
+        words, per_second = tqdm.format_sizeof(self.words), tqdm.format_sizeof(rate)
+        self.bar.set_postfix_str(f"{words} words, {per_second} words/s", refresh=False)
+        self.bar.update(n_bytes)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def tag_conllu(
     tagger: Tagger, input_path: Union[str, Path], handle: IO[str], *, input_format: str = "conllu",
     progress: bool = False, processes: int = 1,
@@ -184,10 +216,11 @@ def tag_conllu(
     with the input); returns the number of words tagged.
 
     ``input_format`` is "conllu" or "text" (pre-tokenized: one sentence per line, words separated by spaces, written
-    out as CoNLL-U with ``# sent_id`` and ``# text``). ``progress`` shows a bar with words and words/s on standard
-    error (only when it is a terminal). With ``processes`` > 1 (a tagger on the CPU), chunks are read, tagged and
-    formatted by that many forked worker processes (POSIX), one torch thread each; the output is the same, in the
-    same order. What is written is described at :func:`_tag_chunk`.
+    out as CoNLL-U with ``# sent_id`` and ``# text``). ``progress`` shows a bar on standard error (only when it is a
+    terminal): the share of the file read and the time left, words and words/s (:class:`_Progress`). With
+    ``processes`` > 1 (a tagger on the CPU), chunks are read, tagged and formatted by that many forked worker
+    processes (POSIX), one torch thread each; the output is the same, in the same order. What is written is
+    described at :func:`_tag_chunk`.
     """
     if processes < 1:
         raise ValueError(f"processes must be at least 1, not {processes}")
@@ -196,10 +229,9 @@ def tag_conllu(
         raise ValueError(f"processes > 1 forks CPU workers; this tagger runs on {tagger.device}")
     path = Path(input_path)
     words = 0
-    # disable=None: tqdm turns itself off when standard error is not a terminal
-    bar = tqdm(unit="w", unit_scale=True, desc="tagging", disable=None if progress else True, file=sys.stderr)
+    bar = _Progress(path, enabled=progress)
 
-    def write(first: int, result) -> int:
+    def write(first: int, n_bytes: int, result) -> int:
         try:
             texts, n_words = result.result()
         except concurrent.futures.BrokenExecutor:
@@ -209,7 +241,7 @@ def tag_conllu(
             ) from None
         for text in texts:
             handle.write(text)
-        bar.update(n_words)
+        bar.update(n_bytes, n_words)
         return n_words
 
     chunks = _raw_chunks(path, input_format, CHUNK_SENTENCES, processes=processes)
@@ -223,7 +255,7 @@ def tag_conllu(
         # a bounded number of chunks in flight, written in input order: memory does not grow with the input
         pending: collections.deque = collections.deque()
         for first, data in chunks:
-            pending.append((first, submit(path, input_format, first, data)))
+            pending.append((first, len(data), submit(path, input_format, first, data)))
             while len(pending) > lookahead:
                 words += write(*pending.popleft())
         while pending:
