@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gzip
 import sys
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -137,14 +139,19 @@ def _normalised_feats(feats: str) -> str:
 STDIN = "-"
 
 
+def is_gzip(path: Union[str, Path]) -> bool:
+    """Whether ``path`` names a gzip-compressed file (by its ``.gz`` suffix), which is read decompressed."""
+    return Path(path).suffix.lower() == ".gz"
+
+
 def raw_lines(path: Path) -> Iterator[bytes]:
     """The file's lines as bytes, terminators kept (what ``predict`` cuts into chunks without decoding them); for
-    :data:`STDIN`, standard input's."""
+    :data:`STDIN`, standard input's; for a ``.gz`` file, its decompressed lines."""
     if str(path) == STDIN:
         yield from sys.stdin.buffer
         return
     try:
-        handle = open(path, "rb")
+        handle = gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
     except FileNotFoundError:
         raise CorpusError(path, None, "no such file") from None
     except IsADirectoryError:
@@ -152,7 +159,10 @@ def raw_lines(path: Path) -> Iterator[bytes]:
     except PermissionError:
         raise CorpusError(path, None, "permission denied") from None
     with handle:
-        yield from handle
+        try:
+            yield from handle
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # only a .gz file raises these
+            raise CorpusError(path, None, f"cannot be decompressed ({exc})") from None
 
 
 def decoded_lines(path: Path, numbered: Iterable[Tuple[int, bytes]]) -> Iterator[Tuple[int, str]]:

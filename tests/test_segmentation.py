@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bilstm_tagger import load_model
+from bilstm_tagger import load_model, read_conllu
 from bilstm_tagger.segmentation import SentenceSplitter, sentence_spans, spans_from_starts
 
 
@@ -120,6 +120,30 @@ def test_progress_shows_the_share_of_a_file_and_words_per_second(tmp_path):
     bar.update(1000, 250)
     bar.close()
     assert silent.getvalue() == ""
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_predict_reads_gzip_files(tiny_model, tiny_data, tmp_path, capsys, processes):
+    """A ``.gz`` file is read decompressed (``.txt.gz`` as text); a damaged one is named with what is wrong."""
+    import gzip
+
+    from bilstm_tagger.cli import main
+
+    plain, packed = tmp_path / "plain.conllu", tmp_path / "packed.conllu"
+    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(plain)]) == 0
+    compressed = tmp_path / "in.conllu.gz"
+    compressed.write_bytes(gzip.compress(tiny_data.read_bytes()))
+    assert main(["predict", str(tiny_model), str(compressed), "-o", str(packed), "--processes", processes]) == 0
+    assert packed.read_bytes() == plain.read_bytes()
+    text = tmp_path / "in.txt.gz"
+    text.write_bytes(gzip.compress("I like cats .\n".encode()))
+    assert main(["predict", str(tiny_model), str(text), "-o", str(packed), "--processes", processes]) == 0
+    assert [s.forms for s in read_conllu(packed)] == [["I", "like", "cats", "."]]
+    capsys.readouterr()
+    damaged = tmp_path / "damaged.conllu.gz"
+    damaged.write_bytes(compressed.read_bytes()[:-20])
+    assert main(["predict", str(tiny_model), str(damaged), "--processes", processes]) == 1
+    assert f"{damaged}: cannot be decompressed" in capsys.readouterr().err
 
 
 def test_predict_with_two_processes_writes_what_one_writes(tiny_model, tiny_data, tmp_path):

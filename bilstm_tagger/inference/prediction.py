@@ -19,7 +19,8 @@ from typing import IO, Iterator, List, Optional, Sequence, Tuple, Union
 from tqdm.auto import tqdm
 
 from ..corpus import (
-    NO_SENTENCES, STDIN, Sentence, conllu_sentences, decoded_lines, raw_lines, read_conllu, text_sentences,
+    NO_SENTENCES, STDIN, Sentence, conllu_sentences, decoded_lines, is_gzip, raw_lines, read_conllu,
+    text_sentences,
 )
 from ..errors import BilstmTaggerError, CorpusError
 from ..evaluation.scoring import file_record, score
@@ -44,10 +45,17 @@ INPUT_FORMATS = {"conllu": conllu_sentences, "text": text_sentences}
 
 
 def input_format_of(path: Union[str, Path], requested: str = "auto") -> str:
-    """The format to read ``path`` in: ``requested``, or for "auto" "text" for a ``.txt`` file, else "conllu"."""
+    """The format to read ``path`` in: ``requested``, or for "auto" "text" for a ``.txt`` (or ``.txt.gz``) file,
+    else "conllu"."""
     if requested != "auto":
         return requested
-    return "text" if Path(path).suffix.lower() == ".txt" else "conllu"
+    path = Path(path)
+    return "text" if (path.with_suffix("") if is_gzip(path) else path).suffix.lower() == ".txt" else "conllu"
+
+
+def _plain_size(path: Path) -> Optional[int]:
+    """The size of a regular, uncompressed file (what its chunks' bytes add up to), else None."""
+    return path.stat().st_size if str(path) != STDIN and not is_gzip(path) and path.is_file() else None
 
 
 def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1) -> Iterator[Tuple[int, bytes]]:
@@ -56,15 +64,16 @@ def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1)
     Decoding, parsing and formatting are the workers' (in the parent they took 5.0 s of its CPU per 1M words of
     text, a ceiling of about 200k words/s for the whole pool; now 0.2 s).
 
-    With ``processes`` > 1 and a regular file, chunks shrink towards the end (guided scheduling): a chunk also ends
-    once it holds a ``2 * processes``-th of the bytes not yet cut, but never below :data:`MIN_CHUNK_BYTES`, so that
-    the workers finish together instead of one tagging a last full chunk while the others wait.
+    With ``processes`` > 1 and a regular, uncompressed file, chunks shrink towards the end (guided scheduling): a
+    chunk also ends once it holds a ``2 * processes``-th of the bytes not yet cut, but never below
+    :data:`MIN_CHUNK_BYTES`, so that the workers finish together instead of one tagging a last full chunk while the
+    others wait.
 
     A CoNLL-U sentence ends at a blank line after other lines; a text sentence is a line with a word. Lines blank
     only by Unicode (not ASCII) whitespace are not seen as blank here, which moves where chunks are cut, never what
     is read.
     """
-    left = path.stat().st_size if processes > 1 and path.is_file() else None  # bytes not yet cut
+    left = _plain_size(path) if processes > 1 else None  # bytes not yet cut
     lines: List[bytes] = []
     first, sentences, in_sentence, cut = 1, 0, False, 0
     for number, raw in enumerate(raw_lines(path), start=1):
@@ -181,15 +190,16 @@ def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 class _Progress:
     """:func:`tag_conllu`'s progress bar: the input's bytes against its size (a percentage and the time left) for a
-    regular file, its words for standard input or a pipe, and beside them the words tagged and words/s. ``file``
+    regular file, its words for standard input, a pipe or a ``.gz`` file, and beside them the words tagged and words/s. ``file``
     (standard error) must be a terminal: tqdm turns the bar off otherwise."""
 
-    def __init__(self, path: Path, *, enabled: bool, file: IO[str] = sys.stderr) -> None:
-        size = path.stat().st_size if str(path) != STDIN and path.is_file() else 0
+    def __init__(self, path: Path, *, enabled: bool, file: Optional[IO[str]] = None) -> None:
+        size = _plain_size(path) or 0
         self.by_bytes = size > 0
         self.words, self.start = 0, time.perf_counter()
         self.bar = tqdm(
-            total=size or None, unit="B" if self.by_bytes else "w", unit_scale=True, desc="tagging", file=file,
+            total=size or None, unit="B" if self.by_bytes else "w", unit_scale=True, desc="tagging",
+            file=file or sys.stderr,  # standard error as it is now (tests replace it)
             disable=None if enabled else True,  # None: off when the file is not a terminal
         )
 
