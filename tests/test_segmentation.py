@@ -169,10 +169,11 @@ def test_several_processes_are_cpu_workers(tiny_model, tiny_data, tmp_path, caps
     from bilstm_tagger.inference import prediction
 
     out = tmp_path / "out.conllu"
-    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(out), "--processes", "2", "--device", "cuda"]) == 1
+    command = ["predict", str(tiny_model), str(tiny_data), "-o", str(out), "--processes", "2", "--device"]
+    assert main([*command, "cuda"]) == 1
     assert "--processes 2 tags with CPU worker processes" in capsys.readouterr().err and not out.exists()
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # "auto" would mean CUDA
-    assert main(["predict", str(tiny_model), str(tiny_data), "-o", str(out), "--processes", "2", "--device", "auto"]) == 0
+    assert main([*command, "auto"]) == 0
     monkeypatch.undo()
     tagger = load_model(tiny_model)
     tagger.runtime.device = torch.device("cuda")  # as a tagger on a GPU reports it (nothing runs there)

@@ -190,8 +190,8 @@ def _terminate_workers(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 class _Progress:
     """:func:`tag_conllu`'s progress bar: the input's bytes against its size (a percentage and the time left) for a
-    regular file, its words for standard input, a pipe or a ``.gz`` file, and beside them the words tagged and words/s. ``file``
-    (standard error) must be a terminal: tqdm turns the bar off otherwise."""
+    regular file, its words for standard input, a pipe or a ``.gz`` file, and beside them the words tagged and
+    words/s. ``file`` (standard error) must be a terminal: tqdm turns the bar off otherwise."""
 
     def __init__(self, path: Path, *, enabled: bool, file: Optional[IO[str]] = None) -> None:
         size = _plain_size(path) or 0
