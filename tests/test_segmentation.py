@@ -198,6 +198,7 @@ def test_a_worker_that_dies_stops_the_command_with_a_message(tiny_model, tmp_pat
 
     monkeypatch.setattr(prediction, "_tag_chunk", dies_on_its_second_chunk)  # the forked workers inherit it
     monkeypatch.setattr(prediction, "CHUNK_SENTENCES", 3)
+    monkeypatch.setattr(prediction, "MIN_CHUNK_BYTES", 1)
     text = tmp_path / "in.txt"
     text.write_text("I like cats .\nDogs bark loudly\n" * 5, encoding="utf-8")
     out = tmp_path / "out.conllu"
@@ -245,6 +246,7 @@ def test_predict_chunks_keep_every_line_and_name_a_bad_one(tiny_model, tiny_data
     from bilstm_tagger.inference import prediction
 
     monkeypatch.setattr(prediction, "CHUNK_SENTENCES", 3)
+    monkeypatch.setattr(prediction, "MIN_CHUNK_BYTES", 1)  # byte ranges (several processes) as small as that
     tagger = load_model(tiny_model)
     text = tmp_path / "in.txt"
     text.write_text("\n".join(["I like cats .", "", "  Dogs  bark loudly ", "\u3000"] * 5) + "\n", encoding="utf-8")
@@ -263,21 +265,34 @@ def test_predict_chunks_keep_every_line_and_name_a_bad_one(tiny_model, tiny_data
     assert caught.value.line == 3 * len(lines) + word + 1 and "columns" in caught.value.problem
 
 
-def test_chunks_for_several_processes_shrink_towards_the_end(tmp_path, monkeypatch):
-    """With several processes, the last chunks are smaller (so the workers finish together), and every line is
-    still cut once, in order, at a sentence's end."""
+def test_byte_ranges_for_several_processes_end_sentences_and_shrink_towards_the_end(tmp_path, monkeypatch):
+    """The chunks the workers read themselves cover the file once, in order, each ending after a line (text) or a
+    blank line (CoNLL-U, CRLF and blank lines of spaces included), with the number of its first line; the last
+    ones are smaller, so that the workers finish together."""
     from bilstm_tagger.inference import prediction
 
     monkeypatch.setattr(prediction, "MIN_CHUNK_BYTES", 60)
+    monkeypatch.setattr(prediction, "RANGE_BLOCK", 256)  # ends found across several reads
     text = tmp_path / "in.txt"
-    text.write_text("".join(f"word{i:03d} and more\n" for i in range(400)), encoding="utf-8")  # 20 bytes a line
-    alone = [data.count(b"\n") for _, data in prediction._raw_chunks(text, "text", 100)]
-    chunks = list(prediction._raw_chunks(text, "text", 100, processes=2))
-    sizes = [data.count(b"\n") for _, data in chunks]
-    assert alone == [100] * 4
-    assert sizes[0] == 100 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= 3 and len(sizes) > 8
-    assert b"".join(data for _, data in chunks) == text.read_bytes()
-    assert [first for first, _ in chunks] == [1 + sum(sizes[:i]) for i in range(len(sizes))]
+    text.write_text("".join(f"word{i:03d} and more\n" for i in range(400)), encoding="utf-8")  # 17 bytes a line
+    ranges = list(prediction._byte_ranges(text, "text", 100, processes=2))
+    data = text.read_bytes()
+    sizes = [length for _, _, length in ranges]
+    assert sizes[0] == 1700 and sizes == sorted(sizes, reverse=True) and sizes[-1] <= 80 and len(sizes) > 8
+    assert all(size % 17 == 0 for size in sizes)  # whole lines
+    assert [offset for _, offset, _ in ranges] == [sum(sizes[:i]) for i in range(len(sizes))] and sum(sizes) == len(data)
+    assert [first for first, _, _ in ranges] == [1 + data[:offset].count(b"\n") for _, offset, _ in ranges]
+
+    conllu = tmp_path / "in.conllu"
+    sentence = "# text = a b\r\n1\ta\t_\t_\t_\t_\t_\t_\t_\t_\r\n2\tb\t_\t_\t_\t_\t_\t_\t_\t_\r\n"
+    conllu.write_bytes("".join(sentence + ("  \r\n" if i % 3 else "\r\n\r\n") for i in range(60)).encode())
+    data = conllu.read_bytes()
+    ranges = list(prediction._byte_ranges(conllu, "conllu", 5, processes=2))
+    assert b"".join(data[offset : offset + length] for _, offset, length in ranges) == data and len(ranges) > 4
+    for first, offset, length in ranges:
+        assert first == 1 + data[:offset].count(b"\n")
+        *_, last_line, after = data[offset : offset + length].split(b"\n")
+        assert after == b"" and last_line.strip() == b""  # ends after a blank line
 
 
 # -- the learnt splitter -----------------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ CHUNK_SENTENCES = 10000
 #: The smallest chunk that ``--processes N`` cuts towards the end of a file (about 600 sentences of EWT text).
 MIN_CHUNK_BYTES = 1 << 16
 
+#: A chunk of input for a worker: its bytes, or where they are in the file, (offset, length).
+Chunk = Union[bytes, Tuple[int, int]]
+
 #: Chunks whose forms the parent of ``--processes N`` encodes before it forks the workers (see :func:`tag_conllu`).
 AHEAD_CHUNKS = 2
 
@@ -58,27 +61,20 @@ def _plain_size(path: Path) -> Optional[int]:
     return path.stat().st_size if str(path) != STDIN and not is_gzip(path) and path.is_file() else None
 
 
-def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1) -> Iterator[Tuple[int, bytes]]:
-    """(number of its first line, bytes) of runs of ``size`` whole sentences of the file, undecoded: the parent of
-    ``--processes N`` only cuts the file and writes what comes back, so that it keeps up with many workers.
-    Decoding, parsing and formatting are the workers' (in the parent they took 5.0 s of its CPU per 1M words of
-    text, a ceiling of about 200k words/s for the whole pool; now 0.2 s).
-
-    With ``processes`` > 1 and a regular, uncompressed file, chunks shrink towards the end (guided scheduling): a
-    chunk also ends once it holds a ``2 * processes``-th of the bytes not yet cut, but never below
-    :data:`MIN_CHUNK_BYTES`, so that the workers finish together instead of one tagging a last full chunk while the
-    others wait.
+def _raw_chunks(path: Path, input_format: str, size: int) -> Iterator[Tuple[int, bytes]]:
+    """(number of its first line, bytes) of runs of ``size`` whole sentences of the file, undecoded: decoding,
+    parsing and formatting are the workers' when there are several (in the parent they took 5.0 s of its CPU per 1M
+    words of text, a ceiling of about 200k words/s for the whole pool). Several processes on a plain file get
+    :func:`_byte_ranges` instead; this reads standard input and ``.gz`` files.
 
     A CoNLL-U sentence ends at a blank line after other lines; a text sentence is a line with a word. Lines blank
     only by Unicode (not ASCII) whitespace are not seen as blank here, which moves where chunks are cut, never what
     is read.
     """
-    left = _plain_size(path) if processes > 1 else None  # bytes not yet cut
     lines: List[bytes] = []
-    first, sentences, in_sentence, cut = 1, 0, False, 0
+    first, sentences, in_sentence = 1, 0, False
     for number, raw in enumerate(raw_lines(path), start=1):
         lines.append(raw)
-        cut += len(raw)
         blank = not raw.strip()
         if input_format == "text":
             ended = not blank
@@ -86,14 +82,60 @@ def _raw_chunks(path: Path, input_format: str, size: int, *, processes: int = 1)
             ended, in_sentence = blank and in_sentence, not blank
         if ended:
             sentences += 1
-            if sentences == size or (left is not None and cut >= max(MIN_CHUNK_BYTES, left // (2 * processes))):
+            if sentences == size:
                 yield first, b"".join(lines)
                 lines, first, sentences = [], number + 1, 0
-                if left is not None:
-                    left -= cut
-                cut = 0
     if lines:
         yield first, b"".join(lines)
+
+
+#: Where a chunk of each format may end: after a line (text), after a blank line (CoNLL-U; ASCII whitespace only).
+_CHUNK_END = {"text": re.compile(rb"\n"), "conllu": re.compile(rb"\n[ \t\r\f\v]*\n")}
+#: What one sentence ends with, to estimate the bytes of CHUNK_SENTENCES sentences from a file's first block.
+_SENTENCE_END = {"text": b"\n", "conllu": b"\n\n"}
+#: Bytes :func:`_byte_ranges` reads at a time.
+RANGE_BLOCK = 1 << 20
+
+
+def _byte_ranges(path: Path, input_format: str, size: int, *, processes: int) -> Iterator[Tuple[int, int, int]]:
+    """(number of its first line, offset, length) of chunks of a plain file, for workers that read their chunk
+    themselves (:func:`_tag_range_in_worker`): the parent of ``--processes N`` then neither loops over the file's
+    lines nor sends their bytes, which on CoNLL-U took 0.3 s of its CPU per 1M words, from cores the workers need.
+
+    Chunks hold about ``size`` sentences (their bytes estimated from the file's first block), and fewer towards the
+    end (guided scheduling: a ``2 * processes``-th of the bytes not yet cut, at least :data:`MIN_CHUNK_BYTES`), so
+    that the workers finish together instead of one tagging a last full chunk while the others wait. Each ends
+    after a line (text) or a blank line (CoNLL-U), found by a regular expression; the last at the end of the file.
+    """
+    total = path.stat().st_size
+    with open(path, "rb") as handle:
+        block = handle.read(RANGE_BLOCK)
+        per_sentence = len(block) / max(1, block.count(_SENTENCE_END[input_format]))
+        target = max(MIN_CHUNK_BYTES, int(per_sentence * size))
+        end_of = _CHUNK_END[input_format]
+        start, first = 0, 1
+        while start < total:
+            want = start + min(target, max(MIN_CHUNK_BYTES, (total - start) // (2 * processes)))
+            end = total
+            position = max(start, want - 1)  # a chunk ends at the first end at or after ``want``
+            while position < total:
+                handle.seek(position)
+                data = handle.read(RANGE_BLOCK + 64)
+                found = end_of.search(data)
+                if found is not None:
+                    end = position + found.end()
+                    break
+                position += RANGE_BLOCK  # the 64 bytes of overlap keep an end that straddles two reads
+            handle.seek(start)
+            lines = handle.read(end - start).count(b"\n")
+            yield first, start, end - start
+            start, first = end, first + lines
+
+
+def _read_range(path: Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(length)
 
 
 #: A CoNLL-U word line's FORM (not a multiword token's, whose ID is a range, nor an empty node's, a decimal), after
@@ -102,7 +144,7 @@ _CONLLU_FORM = re.compile(rb"\n\d+\t([^\t\n]*)\t")
 
 
 def _frequent_forms(input_format: str, chunks: Sequence[Tuple[int, bytes]]) -> List[str]:
-    """The word forms of chunks of :func:`_raw_chunks`, most frequent first, found by a quick scan rather than by
+    """The word forms of chunks (first line, bytes), most frequent first, found by a quick scan rather than by
     parsing: a form missed is encoded when a sentence meets it, and a malformed line is the workers' to report."""
     counts: collections.Counter = collections.Counter()
     for _, data in chunks:
@@ -111,9 +153,9 @@ def _frequent_forms(input_format: str, chunks: Sequence[Tuple[int, bytes]]) -> L
 
 
 def _tag_chunk(tagger: Tagger, path: Path, input_format: str, first: int, data: bytes) -> Tuple[List[str], int]:
-    """A chunk of :func:`_raw_chunks` tagged: (each sentence's CoNLL-U text, number of words). One string per
-    sentence, written one at a time: one large write into a pipe whose reader has gone (``predict ... | head``) can
-    end without an error, and the output would be cut short in silence.
+    """A chunk of whole sentences (:func:`_raw_chunks`, :func:`_byte_ranges`) tagged: (each sentence's CoNLL-U text,
+    number of words). One string per sentence, written one at a time: one large write into a pipe whose reader has
+    gone (``predict ... | head``) can end without an error, and the output would be cut short in silence.
 
     Every predicted target's column is replaced; a tag column (UPOS, XPOS, FEATS) the model does not predict is
     written as ``_`` so that no gold tag leaks into the output; LEMMA is left as it is unless the model lemmatizes.
@@ -138,7 +180,9 @@ def _tag_chunk(tagger: Tagger, path: Path, input_format: str, first: int, data: 
 _WORKER_TAGGER: Optional[Tagger] = None
 
 
-def _tag_in_worker(path: Path, input_format: str, first: int, data: bytes) -> Tuple[List[str], int]:
+def _tag_in_worker(path: Path, input_format: str, first: int, chunk: Chunk) -> Tuple[List[str], int]:
+    """:func:`_tag_chunk` in a worker, which reads a chunk given as a byte range itself."""
+    data = chunk if isinstance(chunk, bytes) else _read_range(path, *chunk)
     return _tag_chunk(_WORKER_TAGGER, path, input_format, first, data)
 
 
@@ -154,7 +198,7 @@ class _Done:
 
 @contextlib.contextmanager
 def _chunk_tagger(tagger: Tagger, processes: int):
-    """(submit, lookahead): ``submit(path, input_format, first, data)`` starts tagging a chunk and returns
+    """(submit, lookahead): ``submit(path, input_format, first, chunk)`` starts tagging a chunk and returns
     something whose ``result()`` gives :func:`_tag_chunk`'s result; at most ``lookahead`` chunks should be in
     flight. One process tags with ``tagger`` itself; more fork a pool whose workers tag with their copy of it, one
     torch thread each. A worker that dies (killed, out of memory) makes ``result()`` raise ``BrokenProcessPool``
@@ -254,18 +298,24 @@ def tag_conllu(
         bar.update(n_bytes, n_words)
         return n_words
 
-    chunks = _raw_chunks(path, input_format, CHUNK_SENTENCES, processes=processes)
+    chunks: Iterator[Tuple[int, int, Chunk]]  # (first line, bytes, the chunk)
+    if processes > 1 and _plain_size(path) is not None:  # the workers read their chunks
+        ranges = _byte_ranges(path, input_format, CHUNK_SENTENCES, processes=processes)
+        chunks = ((first, length, (offset, length)) for first, offset, length in ranges)
+    else:
+        chunks = ((first, len(data), data) for first, data in _raw_chunks(path, input_format, CHUNK_SENTENCES))
     if processes > 1:
         # Each worker would encode the corpus's frequent forms itself, most of them in its first chunk: encoded
         # once here, with this process's threads, the forked workers inherit them (bench/RESULTS.md, "Scale").
         head = list(itertools.islice(chunks, AHEAD_CHUNKS))
-        tagger.encode_ahead(_frequent_forms(input_format, head))
+        texts = [(first, chunk if isinstance(chunk, bytes) else _read_range(path, *chunk)) for first, _, chunk in head]
+        tagger.encode_ahead(_frequent_forms(input_format, texts))
         chunks = itertools.chain(head, chunks)
     with _chunk_tagger(tagger, processes) as (submit, lookahead):
         # a bounded number of chunks in flight, written in input order: memory does not grow with the input
         pending: collections.deque = collections.deque()
-        for first, data in chunks:
-            pending.append((first, len(data), submit(path, input_format, first, data)))
+        for first, n_bytes, chunk in chunks:
+            pending.append((first, n_bytes, submit(path, input_format, first, chunk)))
             while len(pending) > lookahead:
                 words += write(*pending.popleft())
         while pending:
