@@ -289,6 +289,7 @@ def test_byte_ranges_for_several_processes_end_sentences_and_shrink_towards_the_
     data = conllu.read_bytes()
     ranges = list(prediction._byte_ranges(conllu, "conllu", 5, processes=2))
     assert b"".join(data[offset : offset + length] for _, offset, length in ranges) == data and len(ranges) > 4
+    assert data[: ranges[0][2]].count(b"# text") in (5, 6)  # about ``size`` sentences, CRLF blank lines counted
     for first, offset, length in ranges:
         assert first == 1 + data[:offset].count(b"\n")
         *_, last_line, after = data[offset : offset + length].split(b"\n")
