@@ -16,14 +16,17 @@ of :data:`RUN_SENTENCES`): a logistic regression over the words on each side of 
 scikit-learn and kept as plain weights, so that splitting needs neither scikit-learn nor torch. Its threshold is the
 one with the best boundary F1 on dev, joined the same way. On EWT dev it finds 87% of the boundaries at 93%
 precision, and tagging runs of ten sentences split by it loses 0.07 UPOS against one sentence at a time, where the
-rule lost 0.16 (bench/RESULTS.md, "Scale"). No torch, no spaCy here.
+rule lost 0.16 (bench/RESULTS.md, "Scale").
+
+Either runs over one paragraph at a time (:func:`spans_within_paragraphs`): the component ends a paragraph at a
+blank line of the text, which no sentence crosses. No torch, no spaCy here.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 #: Characters a sentence-final token is made of ("." "!" "?" "..." "?!" "…").
 SENTENCE_FINAL = frozenset(".!?…")
@@ -55,6 +58,18 @@ def sentence_spans(words: Sequence[str]) -> List[Tuple[int, int]]:
 def spans_from_starts(starts: Sequence[Optional[bool]]) -> List[Tuple[int, int]]:
     """(start, end) spans from per-word sentence-start flags (spaCy's ``is_sent_start``: True, False or None)."""
     return _spans_between([i for i, flag in enumerate(starts) if flag], len(starts))
+
+
+def spans_within_paragraphs(
+    split: Callable[[Sequence[str]], List[Tuple[int, int]]], words: Sequence[str], paragraph_starts: Sequence[int]
+) -> List[Tuple[int, int]]:
+    """(start, end) spans of ``words`` by ``split`` (a splitter's :meth:`~SentenceSplitter.spans` or
+    :func:`sentence_spans`) run over each paragraph on its own: a sentence never runs on past a paragraph's end.
+    ``paragraph_starts``: ascending word indices where a paragraph starts (0 implied)."""
+    spans: List[Tuple[int, int]] = []
+    for start, end in _spans_between(paragraph_starts, len(words)):
+        spans.extend((start + a, start + b) for a, b in split(words[start:end]))
+    return spans
 
 
 def _spans_between(starts: Sequence[int], n: int) -> List[Tuple[int, int]]:

@@ -14,7 +14,8 @@ Usage::
 
 **Documents.** Each sentence of a Doc is tagged on its own (:mod:`~bilstm_tagger.segmentation`): the Doc's
 sentences when something set them, else those of the sentence splitter the model learnt from its training file
-(a punctuation rule for a model directory written before it had one).
+(a punctuation rule for a model directory written before it had one), run over each paragraph of the text on its
+own: a blank line ends a sentence, a single line break does not.
 
 **spaCy tokens and UD words.** The model tags UD *syntactic words*, and each spaCy token is passed to it as one
 word. For a Doc built from a CoNLL-U file's words (``Doc(nlp.vocab, words=sentence.forms)``) that is exact. For
@@ -61,7 +62,7 @@ from spacy.vocab import Vocab
 from .errors import ModelDirError
 from .inference.options import InferenceOptions
 from .inference.tagger import Tagger
-from .segmentation import sentence_spans, spans_from_starts
+from .segmentation import sentence_spans, spans_from_starts, spans_within_paragraphs
 from .serialization import LABELS_FILE, META_FILE, TrainedModel, read_labels, read_meta, read_model, save_model
 from .targets import TARGETS
 from .threads import one_torch_thread_in_forked_children
@@ -102,6 +103,25 @@ def _doc_batches(stream: Iterable[Doc], batch_size: int) -> Iterator[List[Doc]]:
             batch, words = [], 0
     if batch:
         yield batch
+
+
+def _paragraph_starts(doc: Doc) -> List[int]:
+    """Indices among a Doc's non-whitespace tokens of the words that start a paragraph (0 left out): those after
+    whitespace tokens holding two line breaks or more, a blank line. spaCy's tokenizer keeps a word's trailing
+    whitespace to one space, so every line break is in a whitespace token. A single line break is not counted:
+    hard-wrapped text has one inside sentences (EWT dev as text wrapped at 80 columns: UPOS 94.41 split at blank
+    lines, 93.83 at every line break; bench/RESULTS.md, "Scale")."""
+    starts: List[int] = []
+    words = line_breaks = 0
+    for token in doc:
+        if token.is_space:
+            line_breaks += token.text.count("\n")
+            continue
+        if words and line_breaks >= 2:
+            starts.append(words)
+        words += 1
+        line_breaks = 0
+    return starts
 
 
 def _spacy_uses_gpu() -> bool:
@@ -233,7 +253,8 @@ class BiLSTMTaggerComponent(Pipe):
 
         Each sentence of a Doc is tagged on its own, as the model was trained: the Doc's sentences when something
         set them (a parser, senter or sentencizer), else those of the model's sentence splitter, else (a model
-        directory without one) those of the punctuation rule (:mod:`~bilstm_tagger.segmentation`).
+        directory without one) those of the punctuation rule (:mod:`~bilstm_tagger.segmentation`), run over each
+        paragraph of the text on its own (a blank line ends a paragraph).
         """
         tagger = self._require_tagger()
         split = tagger.trained.splitter.spans if tagger.trained.splitter is not None else sentence_spans
@@ -244,6 +265,8 @@ class BiLSTMTaggerComponent(Pipe):
             words = [t.text for t in tokens]
             if doc.has_annotation("SENT_START"):
                 spans = spans_from_starts([t.is_sent_start for t in tokens])
+            elif len(tokens) < len(doc):  # whitespace tokens: a blank line among them ends a paragraph
+                spans = spans_within_paragraphs(split, words, _paragraph_starts(doc))
             else:
                 spans = split(words)
             sentences.extend(words[start:end] for start, end in spans)

@@ -366,6 +366,41 @@ def test_component_splits_with_the_models_splitter_and_falls_back_to_the_rule(ti
         assert (reloaded.splitter is None) == (directory == "old")
 
 
+def test_spans_within_paragraphs_never_run_past_a_paragraph():
+    from bilstm_tagger.segmentation import spans_within_paragraphs
+
+    words = ["See", "you", "Bob", "Hi", ".", "Thanks", "for", "it"]
+    assert sentence_spans(words) == [(0, 5), (5, 8)]
+    assert spans_within_paragraphs(sentence_spans, words, [3]) == [(0, 3), (3, 5), (5, 8)]
+    assert spans_within_paragraphs(sentence_spans, words, []) == sentence_spans(words)
+    assert spans_within_paragraphs(sentence_spans, [], []) == []
+
+
+def test_component_ends_a_sentence_at_a_blank_line_but_not_at_a_line_break(tiny_model):
+    spacy = pytest.importorskip("spacy")
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("bilstm_tagger", config={"model": str(tiny_model)})
+    tagger = nlp.get_pipe("bilstm_tagger").tagger
+    tagger.trained.splitter = SentenceSplitter(weights={}, bias=-5.0, threshold=0.5, scores={})  # never splits
+    seen = []
+    tag_ids = tagger.tag_ids
+    tagger.tag_ids = lambda sentences, **kwargs: seen.append(sentences) or tag_ids(sentences, **kwargs)
+    # a heading, a blank line (one with spaces in it too), then a paragraph hard-wrapped inside its sentence
+    doc = nlp("Hotel review\n\nThe staff were\nfriendly \n \n We liked it")
+    first, second, third = ["Hotel", "review"], ["The", "staff", "were", "friendly"], ["We", "liked", "it"]
+    assert seen == [[first, second, third]]
+    alone = load_model(tiny_model).tag([first, second, third])
+    words = [t for t in doc if not t.is_space]
+    assert [t.pos_ for t in words] == [tag for tags in alone for tag in tags["upos"]]
+    assert [t.lemma_ for t in words] == [lemma for tags in alone for lemma in tags["lemma"]]
+    assert {t.pos_ for t in doc if t.is_space} == {"SPACE"}
+    # the same words with no line breaks at all are one sentence for this splitter
+    seen.clear()
+    nlp("Hotel review The staff were friendly We liked it")
+    assert seen == [[first + second + third]]
+
+
 def test_splitter_logits_are_the_sum_of_each_gaps_feature_weights():
     import random
 
