@@ -107,6 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--ours", type=Path, help="our model directory")
     parser.add_argument("--spacy", type=Path, help="a spaCy pipeline directory (its own tagger, for comparison)")
     args = parser.parse_args(argv)
+    if not args.gold.is_file():
+        print(f"skipped: {args.gold} not found")
+        return 0
 
     import spacy
 
