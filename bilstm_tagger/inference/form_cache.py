@@ -112,9 +112,12 @@ class FormCache:
 
     def _add(self, forms: List[str]) -> None:
         """Encode new forms and append them to the table."""
-        encoded = self._encode(forms)
+        self._append(forms, self._encode(forms), rows=self.size + len(forms))
+
+    def _append(self, forms: List[str], encoded: torch.Tensor, *, rows: int) -> None:
+        """Append forms and their vectors (len(forms), form_vector_dim) to the table, reserved to ``rows`` rows."""
         start, end = self.size, self.size + len(forms)
-        self._reserve(end)
+        self._reserve(rows)
         self.table[start:end] = encoded
         self.rows.update(zip(forms, range(start, end)))
         self.size = end
@@ -135,13 +138,10 @@ class FormCache:
             self._encode([new[i] for i in by_length[start : start + ADD_SLICE]])
             for start in range(0, len(new), ADD_SLICE)
         ])
-        start, end = self.size, self.size + len(new)
+        in_order = torch.empty_like(encoded).index_copy_(0, torch.tensor(by_length, device=self.device), encoded)
         # the whole capacity at once: a forked worker that adds a form then writes into rows it already has, instead
         # of copying the table (and no longer sharing its pages with the other workers)
-        self._reserve(self.capacity + 1)
-        self.table[start:end].index_copy_(0, torch.tensor(by_length, device=self.device), encoded)
-        self.rows.update(zip(new, range(start, end)))
-        self.size = end
+        self._append(new, in_order, rows=self.capacity + 1)
         return len(new)
 
     @torch.inference_mode()

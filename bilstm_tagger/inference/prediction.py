@@ -131,7 +131,11 @@ def _byte_ranges(path: Path, input_format: str, size: int, *, processes: int) ->
             start, first = end, first + lines
 
 
-def _read_range(path: Path, offset: int, length: int) -> bytes:
+def _chunk_bytes(path: Path, chunk: Chunk) -> bytes:
+    """A chunk's bytes: as they are, or read from the file for a byte range (offset, length)."""
+    if isinstance(chunk, bytes):
+        return chunk
+    offset, length = chunk
     with open(path, "rb") as handle:
         handle.seek(offset)
         return handle.read(length)
@@ -181,8 +185,7 @@ _WORKER_TAGGER: Optional[Tagger] = None
 
 def _tag_in_worker(path: Path, input_format: str, first: int, chunk: Chunk) -> Tuple[List[str], int]:
     """:func:`_tag_chunk` in a worker, which reads a chunk given as a byte range itself."""
-    data = chunk if isinstance(chunk, bytes) else _read_range(path, *chunk)
-    return _tag_chunk(_WORKER_TAGGER, path, input_format, first, data)
+    return _tag_chunk(_WORKER_TAGGER, path, input_format, first, _chunk_bytes(path, chunk))
 
 
 class _Done:
@@ -307,7 +310,7 @@ def tag_conllu(
         # Each worker would encode the corpus's frequent forms itself, most of them in its first chunk: encoded
         # once here, with this process's threads, the forked workers inherit them (bench/RESULTS.md, "Scale").
         head = list(itertools.islice(chunks, AHEAD_CHUNKS))
-        texts = [(first, chunk if isinstance(chunk, bytes) else _read_range(path, *chunk)) for first, _, chunk in head]
+        texts = [(first, _chunk_bytes(path, chunk)) for first, _, chunk in head]
         tagger.encode_ahead(_frequent_forms(input_format, texts))
         chunks = itertools.chain(head, chunks)
     with _chunk_tagger(tagger, processes) as (submit, lookahead):
