@@ -244,9 +244,10 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
     if result.rank != 0:  # under torchrun, rank 0 reports
         return 0
     dev = " ".join(f"{k}={v:.2f}" for k, v in result.best_dev.items() if v is not None)
+    lexicon = f"lexicon {result.lexicon}" if result.lexicon else "no lexicon"
     print(
         f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
-        f"{result.seconds / 60:.1f} min; model written to {result.output_dir}"
+        f"{result.seconds / 60:.1f} min, {lexicon}; model written to {result.output_dir}"
     )
     return 0
 

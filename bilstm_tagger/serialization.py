@@ -17,7 +17,9 @@ and, for a model that lemmatizes (``lemma`` among its targets), two more parts::
     lemmatizer.safetensors  its weights; ``[lemmatizer.model]`` in config.cfg names its architecture
 
 and, for a model trained since it learns one, ``splitter.json``: the weights and threshold of its sentence
-splitter (:class:`~bilstm_tagger.segmentation.SentenceSplitter`), for text that comes without sentence boundaries.
+splitter (:class:`~bilstm_tagger.segmentation.SentenceSplitter`), for text that comes without sentence boundaries;
+and, for a model trained with a lexicon, ``lexicon.npz``: its word clusters and frequencies
+(:class:`~bilstm_tagger.lexicon.Lexicon`, numpy arrays read without pickle).
 
 A directory is written whole beside the old one and swapped in (:func:`~bilstm_tagger.files.write_directory`), so
 a reader or a crash sees the old model or the new one, never a mix. Loading checks every part against the checksums
@@ -44,14 +46,16 @@ from safetensors.numpy import save as save_arrays
 
 from .errors import ModelDirError, config_error_text
 from .files import sha256_file, write_directory
+from .lexicon import LEXICON_FILE, Lexicon
 from .models.base import TaggerModel, build_model
 from .segmentation import SentenceSplitter
 from .version import __version__
 from .vocab import LemmaVocabularies, Vocabularies
 
-#: The newest model format this version reads and writes. Format 2 adds ``splitter.json``: a directory with it is
-#: written as format 2, so that a version that reads only format 1 says to upgrade; one without it stays format 1.
-FORMAT_VERSION = 2
+#: The newest model format this version reads and writes. Format 2 adds ``splitter.json``, format 3
+#: ``lexicon.npz``: a directory is written in the oldest format that has its parts, so that a version that reads
+#: only older formats says to upgrade, and one that can read it does.
+FORMAT_VERSION = 3
 CONFIG_FILE = "config.cfg"
 VOCAB_FILE = "vocab.json"
 LABELS_FILE = "labels.json"
@@ -64,7 +68,7 @@ PARTS = (CONFIG_FILE, VOCAB_FILE, LABELS_FILE, WEIGHTS_FILE)
 #: the parts of a model that lemmatizes, besides PARTS: both or neither
 LEMMATIZER_PARTS = (LEMMATIZER_FILE, LEMMATIZER_WEIGHTS_FILE)
 #: parts a model directory may have besides PARTS, each group whole or not at all
-OPTIONAL_PARTS = (LEMMATIZER_PARTS, (SPLITTER_FILE,))
+OPTIONAL_PARTS = (LEMMATIZER_PARTS, (SPLITTER_FILE,), (LEXICON_FILE,))
 #: meta.json entries that save_model writes itself (the rest is what the caller passes)
 WRITTEN_META = ("format_version", "architecture", "versions", "created", "parts")
 
@@ -139,8 +143,10 @@ def model_files(
         files[LEMMATIZER_WEIGHTS_FILE] = _weights_bytes(lemmatizer.model)
     if splitter is not None:
         files[SPLITTER_FILE] = json.dumps(splitter.to_dict(), ensure_ascii=False).encode("utf-8")
+    if vocabs.lexicon is not None:
+        files[LEXICON_FILE] = vocabs.lexicon.to_bytes()
     full_meta = {
-        "format_version": FORMAT_VERSION if splitter is not None else 1,
+        "format_version": 3 if vocabs.lexicon is not None else 2 if splitter is not None else 1,
         "architecture": config["model"].get("@architectures"),
         "versions": library_versions(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -228,8 +234,8 @@ def read_meta(directory: Union[str, Path]) -> dict:
         raise ModelDirError(
             f"{where}: 'parts' must give the sha256 of each of {', '.join(PARTS)} (and of "
             f"{' and '.join(LEMMATIZER_PARTS)} for a model that lemmatizes, of {SPLITTER_FILE} for one with a "
-            "sentence splitter); without them the directory cannot be checked (damaged or edited by hand: train or "
-            "save it again)"
+            f"sentence splitter, of {LEXICON_FILE} for one with a lexicon); without them the directory cannot be "
+            "checked (damaged or edited by hand: train or save it again)"
         )
     missing = [name for name in parts if not (directory / name).is_file()]
     if missing:
@@ -274,6 +280,11 @@ def read_model(directory: Union[str, Path]) -> TrainedModel:
         vocabs = Vocabularies.from_dict(vocab_data)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelDirError(f"{directory / VOCAB_FILE}: unexpected content ({exc!r})") from None
+    if LEXICON_FILE in meta["parts"]:
+        try:
+            vocabs.lexicon = Lexicon.load(directory / LEXICON_FILE)
+        except (OSError, ValueError) as exc:
+            raise ModelDirError(f"{directory / LEXICON_FILE}: not a lexicon ({exc})") from None
     try:
         model = build_model(config["model"], vocabs)
     except Exception as exc:  # confection's validation, or the family's own checks

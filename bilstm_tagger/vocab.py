@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .corpus import Sentence
+from .lexicon import Lexicon
 from .targets import EMPTY_SET, LABELLED_TARGETS, TARGETS
 
 PAD_ID = 0
@@ -79,6 +80,8 @@ class Vocabularies:
         tag_pairs: for each other labelled target trained beside UPOS, the ``[upos, label]`` pairs seen on one
             word in training, sorted (what :mod:`~bilstm_tagger.models.tag_pairs` chooses among; empty for a
             model directory written before they were saved).
+        lexicon: word clusters and frequencies looked up per form (:mod:`~bilstm_tagger.lexicon`), or None; kept in
+            its own file of the model directory, not in ``to_dict``.
     """
 
     words: Vocab
@@ -86,10 +89,12 @@ class Vocabularies:
     labels: Dict[str, List[str]]
     train_forms: List[str] = field(default_factory=list)
     tag_pairs: Dict[str, List[List[str]]] = field(default_factory=dict)
+    lexicon: Optional[Lexicon] = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
-        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = LABELLED_TARGETS, min_freq: int = 1
+        cls, sentences: Sequence[Sentence], *, targets: Sequence[str] = LABELLED_TARGETS, min_freq: int = 1,
+        lexicon: Optional[Lexicon] = None,
     ) -> "Vocabularies":
         """Build from training sentences; a target with no annotated word in them is not trained (for a target whose
         ``_`` is the empty set, such as FEATS: a column that is ``_`` throughout).
@@ -98,6 +103,7 @@ class Vocabularies:
             sentences: training data.
             targets: the targets the config asks for (those that are not labelled, lemmas, are the lemmatizer's).
             min_freq: minimum count of a word to get its own embedding.
+            lexicon: the lexicon its models read (None: none).
         """
         targets = [target for target in targets if TARGETS[target].labelled]
         word_counts: Counter = Counter()
@@ -138,6 +144,7 @@ class Vocabularies:
                 for target, seen in pairs.items()
                 if seen and target in labels and "upos" in labels
             },
+            lexicon=lexicon,
         )
 
     @property

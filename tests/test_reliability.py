@@ -246,7 +246,7 @@ def test_os_error_broken_pipe(tiny_model):
     [
         ([1, 2], "not a JSON object"),
         ({"format_version": 1}, "'parts' must give the sha256 of each of"),
-        ({"format_version": 3, "parts": {}}, "written in model format 3 by a newer bilstm-tagger"),
+        ({"format_version": 4, "parts": {}}, "written in model format 4 by a newer bilstm-tagger"),
         ({"format_version": 1, "parts": {"config.cfg": "0" * 64}}, "'parts' must give the sha256"),
     ],
 )

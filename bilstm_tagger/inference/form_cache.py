@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Sequence
 import numpy as np
 import torch
 
-from ..models.batching import Batch, char_ids
+from ..models.batching import Batch, char_ids, lexicon_ids
 from ..models.neural import NeuralTagger
 from ..vocab import UNK_ID, Vocabularies, word_key
 
@@ -106,8 +106,10 @@ class FormCache:
         word_index = self.vocabs.words.index
         word_ids = torch.tensor([word_index.get(word_key(f), UNK_ID) for f in forms], dtype=torch.long, device="cpu")
         chars, lengths = char_ids(forms, self.vocabs)
+        lexicon = lexicon_ids(forms, self.vocabs)
         return self.model.encode_forms(
-            word_ids.to(self.device), chars.to(self.device), lengths, self.encoding, int8_steps=self.int8_steps
+            word_ids.to(self.device), chars.to(self.device), lengths, self.encoding, int8_steps=self.int8_steps,
+            type_lexicon=None if lexicon is None else lexicon.to(self.device),
         )
 
     def _add(self, forms: List[str]) -> None:

@@ -29,6 +29,7 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from ..lexicon import FREQUENCY_BUCKETS
 from ..registry import registry
 from ..vocab import Vocabularies
 
@@ -39,7 +40,8 @@ class TaggerModel(abc.ABC):
     Attributes:
         family: the family's name in messages ("BiLSTM", "HMM", ...).
         data_sizes: the constructor arguments that come from the vocabularies: any of ``n_words``, ``n_chars``,
-            ``n_labels``, ``feats_labels`` (the FEATS label strings, for a head that splits them into features).
+            ``n_labels``, ``feats_labels`` (the FEATS label strings, for a head that splits them into features),
+            ``n_clusters`` and ``n_frequency_buckets`` (the training lexicon's ids, 0 without one).
         precisions: the ``precision`` inference options it can tag in.
         device_types: the kinds of device it can run on ("cpu", "cuda").
         decoding_settings: inference options its ``predict`` takes (the seq2seq beam search's; ``consistent_tags``
@@ -65,8 +67,16 @@ class TaggerModel(abc.ABC):
             "n_chars": len(vocabs.chars),
             "n_labels": {target: len(labels) for target, labels in vocabs.labels.items()},
             "feats_labels": list(vocabs.labels.get("feats", [])),
+            "n_clusters": vocabs.lexicon.n_clusters if vocabs.lexicon is not None else 0,
+            "n_frequency_buckets": FREQUENCY_BUCKETS if vocabs.lexicon is not None else 0,
         }
         return cls(**{name: sizes[name] for name in cls.data_sizes}, **hyperparameters)
+
+    @property
+    def reads_lexicon(self) -> bool:
+        """Whether the family reads the vocabularies' lexicon (:mod:`~bilstm_tagger.lexicon`): its ``data_sizes``
+        include the lexicon's."""
+        return "n_clusters" in self.data_sizes
 
     def label_lists(self, labels: Mapping[str, List[str]]) -> Mapping[str, List[str]]:
         """The label lists its predicted ids index: the training label sets ``labels``, which a family that composes

@@ -35,6 +35,8 @@ class Batch:
             ``form_encodings``.
         int8_steps: with cached projections, run the step loop's matrix products in int8 (the ``int8_steps``
             inference option).
+        type_lexicon: (U, 4) lexicon ids of each distinct form (:meth:`~bilstm_tagger.lexicon.Lexicon.ids`), for
+            vocabularies with a lexicon (None otherwise, and with ``form_vectors``).
     """
 
     words: torch.Tensor
@@ -46,6 +48,7 @@ class Batch:
     form_vectors: Optional[torch.Tensor] = None
     form_encoding: str = "embedding"
     int8_steps: bool = False
+    type_lexicon: Optional[torch.Tensor] = None
 
     @property
     def n_words(self) -> int:
@@ -62,6 +65,7 @@ class Batch:
             form_vectors=None if self.form_vectors is None else self.form_vectors.to(device),
             form_encoding=self.form_encoding,
             int8_steps=self.int8_steps,
+            type_lexicon=None if self.type_lexicon is None else self.type_lexicon.to(device),
         )
 
 
@@ -103,6 +107,7 @@ def make_batch(
         words[i, : len(forms)] = torch.tensor(ids, dtype=torch.long)
         word_types[i, : len(forms)] = torch.tensor(types, dtype=torch.long)
     type_chars, type_lengths = char_ids(list(type_index), vocabs)
+    type_lexicon = lexicon_ids(list(type_index), vocabs)
     targets = {}
     if labels is not None:
         for target, label_list in vocabs.labels.items():
@@ -114,7 +119,7 @@ def make_batch(
                     [IGNORE_INDEX if v is None else index.get(v, IGNORE_INDEX) for v in values], dtype=torch.long
                 )
             targets[target] = tensor
-    return Batch(words, word_types, type_chars, type_lengths, lengths, targets)
+    return Batch(words, word_types, type_chars, type_lengths, lengths, targets, type_lexicon=type_lexicon)
 
 
 def char_ids(forms: Sequence[str], vocabs) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -135,6 +140,12 @@ def char_ids(forms: Sequence[str], vocabs) -> Tuple[torch.Tensor, torch.Tensor]:
     chars = np.full((len(forms), int(lengths.max(initial=1))), PAD_ID, dtype=np.int64)
     chars[np.arange(chars.shape[1])[None, :] < lengths[:, None]] = flat  # row-major: each form's ids in order
     return torch.from_numpy(chars), torch.from_numpy(lengths)
+
+
+def lexicon_ids(forms: Sequence[str], vocabs: Vocabularies) -> Optional[torch.Tensor]:
+    """The lexicon ids of forms, (U, 4) on the CPU (:meth:`~bilstm_tagger.lexicon.Lexicon.ids`); None when the
+    vocabularies have no lexicon."""
+    return None if vocabs.lexicon is None else torch.from_numpy(vocabs.lexicon.ids(forms))
 
 
 def length_batches(

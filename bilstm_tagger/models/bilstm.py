@@ -49,11 +49,17 @@ class BiLSTMTagger(NeuralTagger):
             feature, composed: :mod:`~bilstm_tagger.models.factored_feats`). Joint is the default: on the dev
             parts of de_gsd and ru_gsd (small-data setting) it scored higher UFeats (bench/RESULTS.md).
         feats_labels: the FEATS labels in id order (from the vocabularies; the factored head's features).
+        n_clusters: cluster ids of the training lexicon, 0 without one (from the vocabularies).
+        n_frequency_buckets: frequency ids of the training lexicon, 0 without one (from the vocabularies).
+        cluster_dim: embedding size of a form's lexicon cluster (its lower case's too), when there is a lexicon.
+        frequency_dim: embedding size of a form's lexicon frequency (likewise).
     """
 
     family: ClassVar[str] = "BiLSTM"
     form_encodings: ClassVar[Tuple[str, ...]] = ("projection",)
-    data_sizes: ClassVar[Tuple[str, ...]] = ("n_words", "n_chars", "n_labels", "feats_labels")
+    data_sizes: ClassVar[Tuple[str, ...]] = (
+        "n_words", "n_chars", "n_labels", "feats_labels", "n_clusters", "n_frequency_buckets"
+    )
 
     def __init__(
         self,
@@ -70,6 +76,10 @@ class BiLSTMTagger(NeuralTagger):
         dropout: float = 0.33,
         feats_head: str = "joint",
         feats_labels: Optional[Sequence[str]] = None,
+        n_clusters: int = 0,
+        n_frequency_buckets: int = 0,
+        cluster_dim: int = 32,
+        frequency_dim: int = 8,
     ) -> None:
         super().__init__(n_labels=n_labels)
         if feats_head not in FEATS_HEADS:
@@ -81,6 +91,10 @@ class BiLSTMTagger(NeuralTagger):
             char_dim=char_dim,
             char_hidden=char_hidden,
             char_encoder=char_encoder,
+            n_clusters=n_clusters,
+            n_frequency_buckets=n_frequency_buckets,
+            cluster_dim=cluster_dim,
+            frequency_dim=frequency_dim,
         )
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(
@@ -134,12 +148,15 @@ class BiLSTMTagger(NeuralTagger):
 
     def encode_forms(
         self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str,
-        *, int8_steps: bool = False,
+        *, int8_steps: bool = False, type_lexicon: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """For "projection", the first layer's input projections (both directions, biases included) of distinct
         forms, (U, 8H); for "embedding", their word representations, (U, D). ``int8_steps``: see
-        :meth:`WordCharEmbedding.encode_types`."""
-        vectors = self.embedding.encode_forms(word_ids, type_chars, type_lengths, int8_steps=int8_steps)
+        :meth:`WordCharEmbedding.encode_types`; ``type_lexicon``: (U, 4) lexicon ids, for a model with a
+        lexicon."""
+        vectors = self.embedding.encode_forms(
+            word_ids, type_chars, type_lengths, int8_steps=int8_steps, type_lexicon=type_lexicon
+        )
         return F.linear(vectors, *self._projection(0)) if encoding == "projection" else vectors
 
     def forward(self, batch: Batch) -> Dict[str, torch.Tensor]:

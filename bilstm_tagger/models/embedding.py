@@ -8,6 +8,8 @@ to every token, so a frequent word's characters are encoded once per batch; at i
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -36,10 +38,15 @@ class WordCharEmbedding(nn.Module):
             give ``2 * char_hidden`` features.
         char_encoder: "lstm" (a BiLSTM whose two final states are concatenated) or "cnn" (width-3 convolution,
             max-pooled over the form).
+        n_clusters: cluster ids of the lexicon (:mod:`~bilstm_tagger.lexicon`), 0 without clusters.
+        n_frequency_buckets: frequency ids of the lexicon, 0 without a lexicon.
+        cluster_dim: embedding size of a cluster id (the form's and its lower case's are both embedded).
+        frequency_dim: embedding size of a frequency bucket (likewise).
     """
 
     def __init__(
-        self, *, n_words: int, n_chars: int, word_dim: int, char_dim: int, char_hidden: int, char_encoder: str
+        self, *, n_words: int, n_chars: int, word_dim: int, char_dim: int, char_hidden: int, char_encoder: str,
+        n_clusters: int = 0, n_frequency_buckets: int = 0, cluster_dim: int = 32, frequency_dim: int = 8,
     ) -> None:
         super().__init__()
         if char_encoder not in ("lstm", "cnn"):
@@ -52,6 +59,13 @@ class WordCharEmbedding(nn.Module):
         else:
             self.char_cnn = nn.Conv1d(char_dim, 2 * char_hidden, kernel_size=3, padding=1)
         self.output_dim = word_dim + 2 * char_hidden
+        # the lexicon's ids of a form: cluster of the form, of its lower case, frequency of each (Lexicon.ids)
+        self.cluster_embedding = nn.Embedding(n_clusters, cluster_dim) if n_clusters and cluster_dim else None
+        self.frequency_embedding = (
+            nn.Embedding(n_frequency_buckets, frequency_dim) if n_frequency_buckets and frequency_dim else None
+        )
+        self.output_dim += 2 * (cluster_dim if self.cluster_embedding else 0)
+        self.output_dim += 2 * (frequency_dim if self.frequency_embedding else 0)
         self._kept = int8.KeptWeights()  # the character LSTM's tables for int8_steps
 
     def encode_types(
@@ -115,12 +129,34 @@ class WordCharEmbedding(nn.Module):
         _, h, _ = bidirectional_steps(projections, type_chars, type_lengths, quantized)
         return torch.cat([h[0], h[1]], dim=-1)  # each form's last states
 
+    @property
+    def uses_lexicon(self) -> bool:
+        """Whether forms are read with their lexicon ids (``Batch.type_lexicon``)."""
+        return self.cluster_embedding is not None or self.frequency_embedding is not None
+
+    def encode_lexicon(self, type_lexicon: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """(U, 4) lexicon ids (:meth:`~bilstm_tagger.lexicon.Lexicon.ids`) -> (U, 2 * cluster_dim + 2 *
+        frequency_dim); None without a lexicon."""
+        if not self.uses_lexicon:
+            return None
+        if type_lexicon is None:
+            raise ValueError("this model reads a lexicon: its batches need type_lexicon (Vocabularies.lexicon)")
+        parts = []
+        if self.cluster_embedding is not None:
+            parts.append(self.cluster_embedding(type_lexicon[:, :2]).flatten(1))
+        if self.frequency_embedding is not None:
+            parts.append(self.frequency_embedding(type_lexicon[:, 2:]).flatten(1))
+        return torch.cat(parts, dim=-1)
+
     def encode_forms(
-        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False
+        self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False,
+        type_lexicon: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """Representations of distinct forms: (U,) word ids, (U, L) char ids, (U,) lengths -> (U, output_dim)."""
-        types = self.encode_types(type_chars, type_lengths, int8_steps=int8_steps)
-        return torch.cat([self.word_embedding(word_ids), types], dim=-1)
+        """Representations of distinct forms: (U,) word ids, (U, L) char ids, (U,) lengths, and (U, 4) lexicon ids
+        for a model with a lexicon -> (U, output_dim)."""
+        parts = [self.word_embedding(word_ids), self.encode_types(type_chars, type_lengths, int8_steps=int8_steps)]
+        lexicon = self.encode_lexicon(type_lexicon)
+        return torch.cat(parts if lexicon is None else [*parts, lexicon], dim=-1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`, encoding
@@ -128,4 +164,7 @@ class WordCharEmbedding(nn.Module):
         if batch.form_vectors is not None:
             return batch.form_vectors[batch.word_types]
         types = self.encode_types(batch.type_chars, batch.type_lengths)
+        lexicon = self.encode_lexicon(batch.type_lexicon)
+        if lexicon is not None:
+            types = torch.cat([types, lexicon], dim=-1)
         return torch.cat([self.word_embedding(batch.words), types[batch.word_types]], dim=-1)

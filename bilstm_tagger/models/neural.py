@@ -230,13 +230,16 @@ class NeuralTagger(nn.Module, TaggerModel):
 
     def encode_forms(
         self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, encoding: str,
-        *, int8_steps: bool = False,
+        *, int8_steps: bool = False, type_lexicon: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
-        """What a form cache keeps per form: (U,) word ids, (U, L) char ids and (U,) lengths ->
-        (U, form_vector_dim(encoding)); ``forward`` reads it back from ``Batch.form_vectors``. "embedding" is the
-        word representation; a family may offer more (``form_encodings``: the BiLSTM's first-layer projections).
-        ``int8_steps``: a character LSTM runs step by step in int8 (the BiLSTM's ``int8_steps`` option)."""
-        return self.embedding.encode_forms(word_ids, type_chars, type_lengths, int8_steps=int8_steps)
+        """What a form cache keeps per form: (U,) word ids, (U, L) char ids and (U,) lengths (and (U, 4) lexicon
+        ids, for a model with a lexicon) -> (U, form_vector_dim(encoding)); ``forward`` reads it back from
+        ``Batch.form_vectors``. "embedding" is the word representation; a family may offer more
+        (``form_encodings``: the BiLSTM's first-layer projections). ``int8_steps``: a character LSTM runs step by
+        step in int8 (the BiLSTM's ``int8_steps`` option)."""
+        return self.embedding.encode_forms(
+            word_ids, type_chars, type_lengths, int8_steps=int8_steps, type_lexicon=type_lexicon
+        )
 
     def loss(self, batch: Batch) -> torch.Tensor:
         """Sum over targets of :meth:`target_loss` (a scalar)."""

@@ -99,9 +99,15 @@ class TrainingSettings:
     grad_clip: float = 5.0
     ema_decay: float = 0.999
     max_minutes: float = 28.0
+    lexicon: Optional[str] = "auto"
 
     def __post_init__(self) -> None:
         _check_schedule("training", self.schedule, self.decay_start)
+        if self.lexicon is not None and (not isinstance(self.lexicon, str) or not self.lexicon):
+            raise ConfigError(
+                f"[training] lexicon must be \"auto\", a language code, a lexicon .npz file or null, "
+                f"not {self.lexicon!r}"
+            )
         bad = [t for t in self.targets if t not in TARGET_NAMES]
         if bad or not self.targets:
             raise ConfigError(

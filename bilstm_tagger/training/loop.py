@@ -49,6 +49,7 @@ from ..files import sha256_file, write_directory
 from ..inference.device import resolve_device
 from ..inference.options import InferenceOptions
 from ..inference.tagger import Tagger
+from ..lexicon import training_lexicon
 from ..models.base import CountingTagger, TaggerModel, build_model
 from ..models.batching import length_batches, make_batch
 from ..models.neural import NeuralTagger
@@ -78,6 +79,8 @@ class TrainResult:
     seconds: float
     rank: int = 0
     """This process's rank under torchrun (only rank 0's result has the dev figures)."""
+    lexicon: Optional[str] = None
+    """Where the model's lexicon came from (:mod:`~bilstm_tagger.lexicon`), None without one."""
 
 
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
@@ -174,7 +177,13 @@ def _train(
     fingerprint = run_fingerprint(config, files_meta["train_files"][0]["sha256"], files_meta["dev_files"][0]["sha256"])
     resume = _resume_point(output_dir, fingerprint, overwrite)
     training = settings.training
-    vocabs = Vocabularies.build(train_sentences, targets=training.targets, min_freq=training.min_freq)
+    try:
+        lexicon = training_lexicon(training.lexicon, train_file)
+    except ValueError as exc:
+        raise ConfigError(f"[training] lexicon: {exc}") from None
+    vocabs = Vocabularies.build(
+        train_sentences, targets=training.targets, min_freq=training.min_freq, lexicon=lexicon
+    )
     wants_lemmas = "lemma" in training.targets and any(w.lemma is not None for s in train_sentences for w in s.words)
     if wants_lemmas and "upos" not in vocabs.targets:
         raise ConfigError(
@@ -207,6 +216,8 @@ def _train(
         model = build_model(settings.model, vocabs)
     except Exception as exc:  # confection's validation, or the family's own checks
         raise ConfigError(f"[model] cannot be built: {config_error_text(exc)}") from None
+    if lexicon is not None and not model.reads_lexicon:  # a family without lexicon inputs: nothing to keep
+        lexicon = vocabs.lexicon = None
 
     run = _Run(
         config=config,
@@ -218,6 +229,7 @@ def _train(
             **files_meta, "seed": run_seed, "world_size": distribution.world_size,
             **({"lemmatizer": lemmatizer_meta} if lemmatizer else {}),
             **({"splitter": splitter.summary()} if splitter else {}),
+            **({"lexicon": {"source": lexicon.source, "forms": len(lexicon)}} if lexicon is not None else {}),
         },
         fingerprint=fingerprint,
         progress=progress,
@@ -349,6 +361,7 @@ class _Run:
             best_dev=self.best_dev,
             epochs=self.epochs,
             seconds=self.elapsed,
+            lexicon=self.vocabs.lexicon.source if self.vocabs.lexicon is not None else None,
         )
 
 
