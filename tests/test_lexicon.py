@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 import spacy
 from spacy.tokens import Doc
 
-from bilstm_tagger import ConfigError, load_model, read_conllu
+from bilstm_tagger import ConfigError, ModelDirError, load_model, read_conllu
+from bilstm_tagger.files import sha256_file
 from bilstm_tagger.lexicon import FREQUENCY_BUCKETS, Lexicon, language_of, training_lexicon
 from bilstm_tagger.serialization import LEXICON_FILE, read_meta
 
@@ -119,6 +122,15 @@ def test_an_unseen_word_is_tagged_by_its_cluster_and_the_model_reloads_it(tmp_pa
     assert (tmp_path / "pipeline" / "bilstm_tagger" / LEXICON_FILE).is_file()
     loaded = spacy.load(tmp_path / "pipeline")
     assert [loaded(Doc(loaded.vocab, words=words))[1].pos_ for words in sentences] == tags
+    # a lexicon file replaced by something else, its checksum updated to match: named, not a traceback
+    damaged = tmp_path / "damaged"
+    shutil.copytree(model_dir, damaged)
+    (damaged / LEXICON_FILE).write_bytes(b"PK\x03\x04 not really a zip")
+    meta = json.loads((damaged / "meta.json").read_text())
+    meta["parts"][LEXICON_FILE] = sha256_file(damaged / LEXICON_FILE)
+    (damaged / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelDirError, match=r"lexicon\.npz: not a lexicon"):
+        load_model(damaged)
 
 
 def test_spacy_lookups_tables_are_built_once_then_read_from_the_cache(tmp_path, monkeypatch):
