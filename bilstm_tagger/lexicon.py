@@ -131,25 +131,21 @@ class Lexicon:
 
     def ids(self, forms: Sequence[str]) -> np.ndarray:
         """(U, 4) int64: each form's cluster id, its lower case's, its frequency bucket, its lower case's."""
+        if not len(self.keys):
+            return np.zeros((len(forms), 4), dtype=np.int64)
         # most forms are their own lower case: each distinct string is hashed and looked up once
-        strings = list(dict.fromkeys([*forms, *(f.lower() for f in forms)]))
+        lowered = [f.lower() for f in forms]
+        strings = list(dict.fromkeys([*forms, *lowered]))
         position = {string: i for i, string in enumerate(strings)}
-        rows = self._rows(strings)
-        own = np.fromiter((position[f] for f in forms), dtype=np.int64, count=len(forms))
-        lower = np.fromiter((position[f.lower()] for f in forms), dtype=np.int64, count=len(forms))
-        found = rows >= 0
-        clusters = np.where(found, self.clusters[rows.clip(min=0)], 0) if len(self.keys) else np.zeros(len(rows))
-        frequencies = np.where(found, self.frequencies[rows.clip(min=0)], 0) if len(self.keys) else np.zeros(len(rows))
+        hashes = form_hashes(strings)
+        rows = np.searchsorted(self.keys, hashes).clip(max=len(self.keys) - 1)
+        found = self.keys[rows] == hashes
+        clusters = np.where(found, self.clusters[rows], 0)
+        frequencies = np.where(found, self.frequencies[rows], 0)
+        own = np.fromiter(map(position.__getitem__, forms), dtype=np.int64, count=len(forms))
+        lower = np.fromiter(map(position.__getitem__, lowered), dtype=np.int64, count=len(forms))
         ids = np.stack([clusters[own], clusters[lower], frequencies[own], frequencies[lower]], axis=1)
         return ids.astype(np.int64).reshape(len(forms), 4)
-
-    def _rows(self, forms: Sequence[str]) -> np.ndarray:
-        """Each form's row, -1 where it is not in the lexicon."""
-        hashes = form_hashes(forms)
-        if not len(self.keys):
-            return np.full(len(forms), -1, dtype=np.int64)
-        rows = np.searchsorted(self.keys, hashes).clip(max=len(self.keys) - 1)
-        return np.where(self.keys[rows] == hashes, rows, -1)
 
     def to_bytes(self) -> bytes:
         """The lexicon as the bytes of an ``.npz`` file (the model directory writes it atomically)."""
