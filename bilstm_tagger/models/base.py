@@ -72,12 +72,6 @@ class TaggerModel(abc.ABC):
         }
         return cls(**{name: sizes[name] for name in cls.data_sizes}, **hyperparameters)
 
-    @property
-    def reads_lexicon(self) -> bool:
-        """Whether the family reads the vocabularies' lexicon (:mod:`~bilstm_tagger.lexicon`): its ``data_sizes``
-        include the lexicon's."""
-        return "n_clusters" in self.data_sizes
-
     def label_lists(self, labels: Mapping[str, List[str]]) -> Mapping[str, List[str]]:
         """The label lists its predicted ids index: the training label sets ``labels``, which a family that composes
         new labels (the factored FEATS head) extends with those it has composed so far."""
@@ -136,9 +130,21 @@ def architecture_builder(
 
     build.__signature__ = signature.replace(parameters=parameters, return_annotation=Callable)  # type: ignore
     build.__annotations__ = {p.name: p.annotation for p in parameters}
+    build.model_class = cls  # type: ignore[attr-defined]  # what reads_lexicon asks before anything is built
     build.__name__ = build.__qualname__ = f"build_{cls.__name__}"
     build.__doc__ = f"Config builder of :class:`{cls.__module__}.{cls.__name__}`."
     return build
+
+
+def reads_lexicon(section: Mapping[str, Any]) -> bool:
+    """Whether the family a config's ``[model]`` section names reads a lexicon (:mod:`~bilstm_tagger.lexicon`:
+    its ``data_sizes`` include the lexicon's), asked before the lexicon is built; False for a name the registry does
+    not know (:func:`build_model` then says so)."""
+    try:
+        builder = registry.architectures.get(section.get("@architectures"))
+    except ValueError:  # catalogue's RegistryError: no such architecture
+        return False
+    return "n_clusters" in getattr(builder, "model_class", TaggerModel).data_sizes
 
 
 def build_model(section: Mapping[str, Any], vocabs: Vocabularies) -> TaggerModel:

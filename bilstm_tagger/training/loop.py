@@ -50,7 +50,7 @@ from ..inference.device import resolve_device
 from ..inference.options import InferenceOptions
 from ..inference.tagger import Tagger
 from ..lexicon import training_lexicon
-from ..models.base import CountingTagger, TaggerModel, build_model
+from ..models.base import CountingTagger, TaggerModel, build_model, reads_lexicon
 from ..models.batching import length_batches, make_batch
 from ..models.neural import NeuralTagger
 from ..serialization import (
@@ -177,8 +177,8 @@ def _train(
     fingerprint = run_fingerprint(config, files_meta["train_files"][0]["sha256"], files_meta["dev_files"][0]["sha256"])
     resume = _resume_point(output_dir, fingerprint, overwrite)
     training = settings.training
-    try:
-        lexicon = training_lexicon(training.lexicon, train_file)
+    try:  # only for a family that reads one: an HMM's run builds no million-form table
+        lexicon = training_lexicon(training.lexicon, train_file) if reads_lexicon(settings.model) else None
     except ValueError as exc:
         raise ConfigError(f"[training] lexicon: {exc}") from None
     vocabs = Vocabularies.build(
@@ -216,8 +216,6 @@ def _train(
         model = build_model(settings.model, vocabs)
     except Exception as exc:  # confection's validation, or the family's own checks
         raise ConfigError(f"[model] cannot be built: {config_error_text(exc)}") from None
-    if lexicon is not None and not model.reads_lexicon:  # a family without lexicon inputs: nothing to keep
-        lexicon = vocabs.lexicon = None
 
     run = _Run(
         config=config,
