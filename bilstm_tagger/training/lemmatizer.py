@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch
+from .steps import gradient_step, patience_ran_out, rate_after_stalled_epoch, rate_before_batch
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -119,7 +119,7 @@ def train_lemmatizer(
                 f"lemmatizer epoch {epoch:>3}  loss {total / max(seen, 1):.4f}  dev lemma={accuracy:.2f} (gold UPOS)"
                 f"  {'*' if improved else ''}"
             )
-        if bad_epochs >= settings.patience or time.perf_counter() > deadline:
+        if patience_ran_out(settings, bad_epochs) or time.perf_counter() > deadline:
             break
     model.load_arrays(best_arrays)
     summary = {

@@ -63,7 +63,7 @@ from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restor
 from .config import Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch
+from .steps import gradient_step, patience_ran_out, rate_after_stalled_epoch, rate_before_batch
 
 LOG_FILE = "train_log.jsonl"
 
@@ -423,7 +423,7 @@ def _train_network(
     averaged_params = list(averaged.parameters())
     n_train_words = sum(len(s) for s in train_sentences)
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
-    if bad_epochs >= settings.patience or time.perf_counter() > deadline:
+    if patience_ran_out(settings, bad_epochs) or time.perf_counter() > deadline:
         return  # stopped after its last checkpoint was written, before the directory was finished
     # an epoch is whole passes over the data, at least epoch_words words: a small treebank gets as many optimizer
     # steps between two dev checks (and so before patience or max_epochs ends the run) as a large one
@@ -485,7 +485,7 @@ def _train_network(
         else:
             bad_epochs += 1
             rate_after_stalled_epoch(optimizer, settings)
-        if timed_out or bad_epochs >= settings.patience or epoch == settings.max_epochs:
+        if timed_out or patience_ran_out(settings, bad_epochs) or epoch == settings.max_epochs:
             break  # train() writes the finished directory
         if not distribution.leads:
             continue
