@@ -64,6 +64,17 @@ def test_training_stops_early_without_improvement(tiny_path, tmp_path):
     assert result.epochs < 200 and result.epochs - result.best_epoch == 2
 
 
+def test_linear_run_is_max_epochs_long_whatever_patience(tiny_path, tmp_path):
+    # the memorised set of the test above, where patience 2 ends a plateau run: a linear run's last, lowest-rate
+    # epochs are its point, so it goes on to max_epochs
+    config = load_config(CONFIGS / "tiny.cfg", overrides={"training.max_epochs": 16, "training.patience": 2,
+                                                         "training.schedule": "linear", "training.decay_start": 0.5,
+                                                         "training.learning_rate": 0.02, "model.dropout": 0.0,
+                                                         "training.targets": ["upos"], **data_overrides(tiny_path)})
+    result = train(config, output_dir=tmp_path / "m", progress=False)
+    assert result.epochs == 16 and result.epochs - result.best_epoch > 2
+
+
 def test_linear_schedule_keeps_the_rate_then_lowers_it_to_zero(tiny_path, tmp_path):
     # patience would halve a "plateau" rate after a bad epoch; the linear schedule ignores dev and lr_decay
     out = train_tiny(tmp_path / "m", tiny_path, **{
