@@ -93,8 +93,8 @@ class TrainingSettings:
     batch_words: int = 1000
     learning_rate: float = 0.002
     beta2: float = 0.9
-    schedule: str = "plateau"
-    decay_start: float = 0.0
+    schedule: str = "linear"
+    decay_start: float = 0.6
     lr_decay: float = 0.5
     grad_clip: float = 5.0
     ema_decay: float = 0.999
