@@ -126,16 +126,16 @@ class LemmatizerSettings:
     ``configs/bilstm.cfg``."""
 
     model: Dict[str, Any] = dataclasses.field(default_factory=lambda: dict(LEMMATIZER_ARCHITECTURE))
-    max_epochs: int = 40
+    max_epochs: int = 20
     patience: int = 5
     epoch_forms: int = 20000
     batch_forms: int = 100
     learning_rate: float = 0.002
-    schedule: str = "plateau"
-    decay_start: float = 0.0
+    schedule: str = "linear"
+    decay_start: float = 0.6
     lr_decay: float = 0.5
     grad_clip: float = 5.0
-    max_minutes: float = 6.0
+    max_minutes: float = 15.0
 
     def __post_init__(self) -> None:
         self.model = dict(self.model)
