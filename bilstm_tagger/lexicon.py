@@ -144,8 +144,7 @@ class Lexicon:
         frequencies = np.where(found, self.frequencies[rows], 0)
         own = np.fromiter(map(position.__getitem__, forms), dtype=np.int64, count=len(forms))
         lower = np.fromiter(map(position.__getitem__, lowered), dtype=np.int64, count=len(forms))
-        ids = np.stack([clusters[own], clusters[lower], frequencies[own], frequencies[lower]], axis=1)
-        return ids.astype(np.int64).reshape(len(forms), 4)
+        return np.stack([clusters[own], clusters[lower], frequencies[own], frequencies[lower]], axis=1).astype(np.int64)
 
     def to_bytes(self) -> bytes:
         """The lexicon as the bytes of an ``.npz`` file (the model directory writes it atomically)."""

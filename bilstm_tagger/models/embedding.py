@@ -148,23 +148,29 @@ class WordCharEmbedding(nn.Module):
             parts.append(self.frequency_embedding(type_lexicon[:, 2:]).flatten(1))
         return torch.cat(parts, dim=-1)
 
+    def _type_vectors(
+        self, type_chars: torch.Tensor, type_lengths: torch.Tensor, type_lexicon: Optional[torch.Tensor], *,
+        int8_steps: bool = False,
+    ) -> torch.Tensor:
+        """What a distinct form's characters and lexicon ids give, the part of its representation beside its word
+        embedding: (U, L) char ids, (U,) lengths, (U, 4) lexicon ids or None -> (U, output_dim - word_dim)."""
+        types = self.encode_types(type_chars, type_lengths, int8_steps=int8_steps)
+        lexicon = self.encode_lexicon(type_lexicon)
+        return types if lexicon is None else torch.cat([types, lexicon], dim=-1)
+
     def encode_forms(
         self, word_ids: torch.Tensor, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False,
         type_lexicon: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Representations of distinct forms: (U,) word ids, (U, L) char ids, (U,) lengths, and (U, 4) lexicon ids
         for a model with a lexicon -> (U, output_dim)."""
-        parts = [self.word_embedding(word_ids), self.encode_types(type_chars, type_lengths, int8_steps=int8_steps)]
-        lexicon = self.encode_lexicon(type_lexicon)
-        return torch.cat(parts if lexicon is None else [*parts, lexicon], dim=-1)
+        types = self._type_vectors(type_chars, type_lengths, type_lexicon, int8_steps=int8_steps)
+        return torch.cat([self.word_embedding(word_ids), types], dim=-1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """(B, T) words -> (B, T, output_dim); with ``batch.form_vectors`` (from :meth:`encode_forms`, encoding
         "embedding"), a gather."""
         if batch.form_vectors is not None:
             return batch.form_vectors[batch.word_types]
-        types = self.encode_types(batch.type_chars, batch.type_lengths)
-        lexicon = self.encode_lexicon(batch.type_lexicon)
-        if lexicon is not None:
-            types = torch.cat([types, lexicon], dim=-1)
+        types = self._type_vectors(batch.type_chars, batch.type_lengths, batch.type_lexicon)
         return torch.cat([self.word_embedding(batch.words), types[batch.word_types]], dim=-1)
