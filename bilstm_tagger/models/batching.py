@@ -106,8 +106,9 @@ def make_batch(
             types.append(type_index.setdefault(form, len(type_index)))
         words[i, : len(forms)] = torch.tensor(ids, dtype=torch.long)
         word_types[i, : len(forms)] = torch.tensor(types, dtype=torch.long)
-    type_chars, type_lengths = char_ids(list(type_index), vocabs)
-    type_lexicon = lexicon_ids(list(type_index), vocabs)
+    distinct = list(type_index)
+    type_chars, type_lengths = char_ids(distinct, vocabs)
+    type_lexicon = lexicon_ids(distinct, vocabs)
     targets = {}
     if labels is not None:
         for target, label_list in vocabs.labels.items():
