@@ -202,6 +202,13 @@ class SentenceSplitter:
         cut = _logit(self.threshold)
         return _spans_between([i + 1 for i, logit in enumerate(self.gap_logits(words)) if logit >= cut], len(words))
 
+    def separates(self, first: Sequence[str], second: Sequence[str]) -> bool:
+        """Whether :meth:`spans` starts a sentence at ``second`` when the two sentences' words come one after the
+        other (what the training loop's ``join_unsplit`` asks of each pair of consecutive training sentences).
+        Only the two words on each side of the gap are read, as :func:`gap_features` does."""
+        before = list(first[-2:])
+        return self.gap_logits([*before, *second[:2]])[len(before) - 1] >= _logit(self.threshold)
+
     def summary(self) -> Dict[str, float]:
         """What ``meta.json`` records of it: the threshold and its dev boundary scores."""
         return {"threshold": self.threshold, **self.scores}

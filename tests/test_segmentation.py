@@ -416,3 +416,19 @@ def test_splitter_logits_are_the_sum_of_each_gaps_feature_weights():
             for i in range(1, len(words))
         ]
         assert splitter.gap_logits(words) == pytest.approx(expected, abs=1e-9)
+
+
+def test_splitter_separates_two_sentences_where_its_spans_of_both_do():
+    import random
+
+    splitter = SentenceSplitter.fit(UNPUNCTUATED + [["It", "is", "5", ".", "OK", "?"], ["(", "see", "U.S.", ")"]])
+    splitter.threshold = 0.5
+    rng = random.Random(0)
+    vocabulary = sorted({w for s in UNPUNCTUATED for w in s}) + [".", "?", "OK", "5", "(", ")", "new"]
+    answers = []
+    for _ in range(200):
+        first, second = ([rng.choice(vocabulary) for _ in range(rng.randint(1, 6))] for _ in range(2))
+        starts = {a for a, _ in splitter.spans(first + second)}
+        answers.append(splitter.separates(first, second))
+        assert answers[-1] == (len(first) in starts), (first, second)
+    assert True in answers and False in answers

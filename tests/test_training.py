@@ -143,6 +143,33 @@ def test_joined_sentences_keep_every_word_once_in_order(tiny_path):
     assert len(_training_sequences(sentences, 1.0, random.Random(0))) == len(sentences) // 2
 
 
+def test_sentences_the_splitter_leaves_together_are_trained_as_one_sequence(tiny_path):
+    import random
+
+    from bilstm_tagger.segmentation import SentenceSplitter
+    from bilstm_tagger.training.loop import _training_sequences, _unsplit_pairs
+
+    sentences = read_conllu(tiny_path) * 5
+    splitter = SentenceSplitter.fit([s.forms for s in sentences])
+    unsplit = _unsplit_pairs(sentences, splitter)
+    assert unsplit == [len(a) not in {start for start, _ in splitter.spans(a.forms + b.forms)}
+                       for a, b in zip(sentences, sentences[1:])]
+    assert _unsplit_pairs(sentences, None) == []
+    unsplit = [i % 3 == 0 for i in range(len(sentences) - 1)]  # pairs 0-1, 3-4, 6-7, ...
+    sequences = _training_sequences(sentences, 0.0, random.Random(0), unsplit)
+    expected = []
+    i = 0
+    while i < len(sentences):
+        if i < len(unsplit) and unsplit[i]:
+            expected.append(sentences[i].words + sentences[i + 1].words)
+            i += 2
+        else:
+            expected.append(sentences[i].words)
+            i += 1
+    assert [s.words for s in sequences] == expected
+    assert len(sequences) < len(sentences)
+
+
 def test_training_on_joined_sentences_still_tags_single_sentences(tiny_path, tmp_path):
     model = train_tiny(tmp_path / "joined", tiny_path, **{"training.join_sentences": 0.5})
     sentences = read_conllu(tiny_path)

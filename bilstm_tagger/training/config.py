@@ -89,6 +89,7 @@ class TrainingSettings:
     max_epochs: int = 40
     epoch_words: int = 50000
     join_sentences: float = 0.0
+    join_unsplit: bool = True
     patience: int = 6
     batch_words: int = 1000
     learning_rate: float = 0.002
@@ -103,6 +104,8 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         _check_schedule("training", self.schedule, self.decay_start)
+        if not isinstance(self.join_unsplit, bool):
+            raise ConfigError(f"[training] join_unsplit must be true or false, not {self.join_unsplit!r}")
         if self.lexicon is not None and (not isinstance(self.lexicon, str) or not self.lexicon):
             raise ConfigError(
                 f"[training] lexicon must be \"auto\", a language code, a lexicon .npz file or null, "

@@ -206,9 +206,8 @@ def _train(
     if wants_lemmas:
         # the model directory names the lemmatizer's architecture and settings, defaults included
         config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
-    splitter = None
-    if distribution.leads:  # seconds, deterministic: learnt again when a run resumes
-        splitter = SentenceSplitter.fit([s.forms for s in train_sentences], dev=[s.forms for s in dev_sentences])
+    # seconds, deterministic: learnt again when a run resumes, and by every rank (each joins what it leaves unsplit)
+    splitter = SentenceSplitter.fit([s.forms for s in train_sentences], dev=[s.forms for s in dev_sentences])
 
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
@@ -247,7 +246,8 @@ def _train(
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
         with _deterministic(settings.system.deterministic):
-            _train_network(model, run, train_sentences, training, rng, resume, distribution)
+            unsplit = _unsplit_pairs(train_sentences, splitter) if training.join_unsplit else []
+            _train_network(model, run, train_sentences, training, rng, resume, distribution, unsplit=unsplit)
     if distribution.leads:
         run.save()  # the finished directory: the best model and the log, no checkpoint
     return dataclasses.replace(run.result(), rank=distribution.rank)
@@ -363,14 +363,25 @@ class _Run:
         )
 
 
-def _training_sequences(sentences: Sequence[Sentence], join: float, rng: random.Random) -> List[Sentence]:
-    """A pass's training sequences: the sentences in order, each joined with the next one with probability
-    ``join`` (a joined pair is one sequence; the words and their labels are the same)."""
-    if join <= 0:
+def _unsplit_pairs(sentences: Sequence[Sentence], splitter: Optional[SentenceSplitter]) -> List[bool]:
+    """For each pair of consecutive training sentences, whether the sentence splitter would leave them in one
+    sequence, as it does to a Doc whose sentences nobody set (none without a splitter)."""
+    if splitter is None:
+        return []
+    return [not splitter.separates(a.forms, b.forms) for a, b in zip(sentences, sentences[1:])]
+
+
+def _training_sequences(
+    sentences: Sequence[Sentence], join: float, rng: random.Random, unsplit: Sequence[bool] = ()
+) -> List[Sentence]:
+    """A pass's training sequences: the sentences in order, each joined with the next one when ``unsplit`` says
+    so for the pair (``unsplit[i]`` for sentences i and i + 1: the sentence splitter would not separate them), else
+    with probability ``join`` (a joined pair is one sequence; the words and their labels are the same)."""
+    if join <= 0 and not any(unsplit):
         return list(sentences)
     sequences, i = [], 0
     while i < len(sentences):
-        if i + 1 < len(sentences) and rng.random() < join:
+        if i + 1 < len(sentences) and ((i < len(unsplit) and unsplit[i]) or (join > 0 and rng.random() < join)):
             sequences.append(Sentence(words=sentences[i].words + sentences[i + 1].words))
             i += 2
         else:
@@ -397,10 +408,13 @@ def _train_network(
     rng: random.Random,
     resume=None,
     distribution: Distribution = Distribution(),
+    *,
+    unsplit: Sequence[bool] = (),
 ) -> None:
     """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience; each
     epoch ends with a checkpoint. ``resume`` is a checkpoint (:func:`read_checkpoint`) to continue from; under
-    torchrun, ``distribution`` says which share of the batches is this process's."""
+    torchrun, ``distribution`` says which share of the batches is this process's. ``unsplit``: the pairs of
+    consecutive sentences trained as one sequence (:func:`_training_sequences`)."""
     device = run.device
     vocabs = run.vocabs
     model.to(device)
@@ -441,7 +455,7 @@ def _train_network(
         timed_out = False
         batches: List[List[Sentence]] = []
         for _ in range(passes):
-            sequences = _training_sequences(train_sentences, settings.join_sentences, rng)
+            sequences = _training_sequences(train_sentences, settings.join_sentences, rng, unsplit)
             lengths = [len(s) for s in sequences]
             batches += [[sequences[i] for i in b] for b in length_batches(lengths, batch_words=settings.batch_words, rng=rng)]
         if distribution.active and len(batches) < distribution.world_size:
