@@ -16,7 +16,9 @@ of :data:`RUN_SENTENCES`): a logistic regression over the words on each side of 
 scikit-learn and kept as plain weights, so that splitting needs neither scikit-learn nor torch. Its threshold is the
 one with the best boundary F1 on dev, joined the same way. On EWT dev it finds 87% of the boundaries at 93%
 precision, and tagging runs of ten sentences split by it loses 0.07 UPOS against one sentence at a time, where the
-rule lost 0.16 (bench/RESULTS.md, "Scale").
+rule lost 0.16 (bench/RESULTS.md, "Scale"). What it misses reaches the tagger as one sequence of two sentences, so
+the training loop trains each pair of training sentences it would not separate as one sequence too
+(:meth:`~SentenceSplitter.separates`, ``[training] join_unsplit``).
 
 Either runs over one paragraph at a time (:func:`spans_within_paragraphs`): the component ends a paragraph at a
 blank line of the text, which no sentence crosses. No torch, no spaCy here.

@@ -8,7 +8,8 @@ turns its flags into config overrides. Families are trained according to the mod
 A model that lemmatizes (``lemma`` among the targets, and lemmas in the training file) first trains its lemmatizer
 (:mod:`~bilstm_tagger.training.lemmatizer`), which then goes into every directory written. So does the sentence
 splitter every model learns from the training file (:class:`~bilstm_tagger.segmentation.SentenceSplitter`), for text
-that comes without sentence boundaries.
+that comes without sentence boundaries; with ``[training] join_unsplit``, a network trains each pair of consecutive
+sentences that the splitter would leave together as one sequence, as it will meet them in such text.
 
 After each epoch the output directory is replaced as a whole (:func:`~bilstm_tagger.files.write_directory`) by
 one holding the best model on dev so far (mean of the per-target dev accuracies), ``train_log.jsonl`` (one line per
