@@ -172,6 +172,7 @@ def test_defaults_training_and_system_sections_equal_their_dataclasses():
         ({"system.sed": 1}, r"\[system\] has unknown setting\(s\) sed"),
         ({"system.device": "gpu"}, r"\[system\] unknown device 'gpu'"),
         ({"training.epochs": 3}, r"\[training\] has unknown setting\(s\) epochs"),
+        ({"training.join_unsplit": "yes"}, r"\[training\] join_unsplit must be true or false, not 'yes'"),
     ],
 )
 def test_config_typos_are_refused(tiny_path, tmp_path, override, message):
