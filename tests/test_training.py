@@ -162,6 +162,23 @@ def test_sentences_the_splitter_leaves_together_are_trained_as_one_sequence(tiny
     assert [s.words for s in sequences] == expected
 
 
+def test_meta_records_how_many_pairs_the_splitter_left_together(tiny_model, tiny_data, tiny_path, tmp_path,
+                                                                monkeypatch):
+    from bilstm_tagger.segmentation import SentenceSplitter
+    from bilstm_tagger.training.loop import _unsplit_pairs
+
+    def meta(model):
+        return json.loads((model / "meta.json").read_text(encoding="utf-8"))["splitter"]
+
+    splitter = load_model(tiny_model).trained.splitter
+    assert meta(tiny_model)["unsplit_pairs"] == sum(_unsplit_pairs(read_conllu(tiny_data), splitter))
+    # a splitter that separates nothing: every pair of the file is trained as one sequence, and counted
+    monkeypatch.setattr(SentenceSplitter, "separates", lambda self, first, second: False)
+    model = train_tiny(tmp_path / "joined", tiny_path)
+    assert meta(model)["unsplit_pairs"] == len(read_conllu(tiny_path)) - 1
+    assert "unsplit_pairs" not in meta(train_tiny(tmp_path / "off", tiny_path, **{"training.join_unsplit": False}))
+
+
 def test_training_on_joined_sentences_still_tags_single_sentences(tiny_path, tmp_path):
     model = train_tiny(tmp_path / "joined", tiny_path, **{"training.join_sentences": 0.5})
     sentences = read_conllu(tiny_path)

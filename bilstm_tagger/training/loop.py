@@ -248,6 +248,8 @@ def _train(
     else:
         with _deterministic(settings.system.deterministic):
             unsplit = _unsplit_pairs(train_sentences, splitter) if training.join_unsplit else []
+            if unsplit:  # how much of the training data the setting changed, in meta.json
+                run.meta["splitter"]["unsplit_pairs"] = sum(unsplit)
             _train_network(model, run, train_sentences, training, rng, resume, distribution, unsplit=unsplit)
     if distribution.leads:
         run.save()  # the finished directory: the best model and the log, no checkpoint
