@@ -207,8 +207,10 @@ def _train(
     if wants_lemmas:
         # the model directory names the lemmatizer's architecture and settings, defaults included
         config["lemmatizer"] = dataclasses.asdict(settings.lemmatizer)
-    # seconds, deterministic: learnt again when a run resumes, and by every rank (each joins what it leaves unsplit)
-    splitter = SentenceSplitter.fit([s.forms for s in train_sentences], dev=[s.forms for s in dev_sentences])
+    splitter = None
+    # seconds, deterministic: learnt again when a run resumes, and by every rank that joins what it leaves unsplit
+    if distribution.leads or training.join_unsplit:
+        splitter = SentenceSplitter.fit([s.forms for s in train_sentences], dev=[s.forms for s in dev_sentences])
 
     torch.manual_seed(run_seed)
     rng = random.Random(run_seed)
@@ -246,10 +248,10 @@ def _train(
         words = sum(len(s) for s in train_sentences)
         run.end_epoch(model, epoch=1, loss=None, words=words, seconds=time.perf_counter() - fit_start, lr=None)
     else:
+        unsplit = _unsplit_pairs(train_sentences, splitter) if training.join_unsplit else []
+        if unsplit:  # how much of the training data the setting changed, in meta.json
+            run.meta["splitter"]["unsplit_pairs"] = sum(unsplit)
         with _deterministic(settings.system.deterministic):
-            unsplit = _unsplit_pairs(train_sentences, splitter) if training.join_unsplit else []
-            if unsplit:  # how much of the training data the setting changed, in meta.json
-                run.meta["splitter"]["unsplit_pairs"] = sum(unsplit)
             _train_network(model, run, train_sentences, training, rng, resume, distribution, unsplit=unsplit)
     if distribution.leads:
         run.save()  # the finished directory: the best model and the log, no checkpoint
