@@ -249,6 +249,8 @@ def run_train(args: argparse.Namespace, extra: Sequence[str]) -> int:
         f"best dev ({dev}) at epoch {result.best_epoch} of {result.epochs}, "
         f"{result.seconds / 60:.1f} min, {lexicon}; model written to {result.output_dir}"
     )
+    for warning in result.warnings:
+        print(f"bilstm-tagger: warning: {warning}", file=sys.stderr)
     return 0
 
 

@@ -154,6 +154,8 @@ def test_train_resumed_run_counts_earlier_time_against_max_minutes(tmp_path):
     result = train(config, output_dir=tmp_path / "m", progress=False)
     assert result.epochs == 2 and result.seconds >= 61.0  # no epoch after the resume: the cap was spent
     assert not state_path.exists() and read_model(tmp_path / "m").meta["best_epoch"] in (1, 2)
+    assert read_model(tmp_path / "m").meta["stopped"] == "max_minutes"
+    assert result.warnings and "[training] max_minutes = 1 stopped the run before max_epochs = 6" in result.warnings[0]
 
 
 def test_train_resume_refuses_a_different_config(tmp_path, capsys):

@@ -62,6 +62,8 @@ def test_training_stops_early_without_improvement(tiny_path, tmp_path):
                                                          **data_overrides(tiny_path)})
     result = train(config, output_dir=tmp_path / "m", progress=False)
     assert result.epochs < 200 and result.epochs - result.best_epoch == 2
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert (meta["stopped"], meta["epochs"], result.warnings) == ("patience", result.epochs, ())
 
 
 def test_linear_run_is_max_epochs_long_whatever_patience(tiny_path, tmp_path):
@@ -73,6 +75,28 @@ def test_linear_run_is_max_epochs_long_whatever_patience(tiny_path, tmp_path):
                                                          "training.targets": ["upos"], **data_overrides(tiny_path)})
     result = train(config, output_dir=tmp_path / "m", progress=False)
     assert result.epochs == 16 and result.epochs - result.best_epoch > 2
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert (meta["stopped"], meta["epochs"], result.warnings) == ("max_epochs", 16, ())
+
+
+def test_a_run_the_time_cap_cuts_short_says_so(tiny_path, tmp_path, capsys):
+    from bilstm_tagger.cli import main
+
+    # a cap far below one epoch's time, spent before the tagger starts: it still trains one batch, so that there is a
+    # model to write; the lemmatizer stops after its first epoch
+    args = ["train", str(CONFIGS / "tiny.cfg"), "--train", str(tiny_path), "--dev", str(tiny_path), "--quiet",
+            "--output", str(tmp_path / "m"), "--training.max_minutes", "1e-6", "--training.batch_words", "8",
+            "--lemmatizer.max_minutes", "1e-6", "--lemmatizer.schedule", "linear", "--training.schedule", "linear"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert (meta["stopped"], meta["epochs"]) == ("max_minutes", 1)
+    assert len(load_model(tmp_path / "m").tag([["The", "dog", "barks", "."]])[0]["upos"]) == 4  # a model that tags
+    assert (meta["lemmatizer"]["stopped"], meta["lemmatizer"]["epochs"]) == ("max_minutes", 1)
+    for section in ("training", "lemmatizer"):
+        assert (f"bilstm-tagger: warning: [{section}] max_minutes = 1e-06 stopped the run before max_epochs = "
+                in err)
+        assert 'before the "linear" schedule had lowered the learning rate to 0' in err
 
 
 def test_linear_schedule_keeps_the_rate_then_lowers_it_to_zero(tiny_path, tmp_path):

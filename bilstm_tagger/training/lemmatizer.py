@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step, patience_ran_out, rate_after_stalled_epoch, rate_before_batch
+from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -64,7 +64,7 @@ def train_lemmatizer(
 
     Returns:
         The lemmatizer with its best dev weights (None when no training word has both a UPOS and a lemma), and a
-        summary for ``meta.json`` (best epoch, its dev accuracy, epochs, seconds).
+        summary for ``meta.json`` (best epoch, its dev accuracy, epochs, why it stopped, seconds).
 
     Raises:
         ConfigError: for a ``[lemmatizer.model]`` that cannot be built.
@@ -84,7 +84,7 @@ def train_lemmatizer(
     per_epoch = max(len(examples), settings.epoch_forms)
     start = time.perf_counter()
     deadline = start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
-    best_accuracy, best_epoch, best_arrays, bad_epochs, epoch = -1.0, 0, None, 0, 0
+    best_accuracy, best_epoch, best_arrays, bad_epochs, epoch, stopped = -1.0, 0, None, 0, 0, "max_epochs"
     for epoch in range(1, settings.max_epochs + 1):
         model.train()
         order: List[int] = []
@@ -119,13 +119,16 @@ def train_lemmatizer(
                 f"lemmatizer epoch {epoch:>3}  loss {total / max(seen, 1):.4f}  dev lemma={accuracy:.2f} (gold UPOS)"
                 f"  {'*' if improved else ''}"
             )
-        if patience_ran_out(settings, bad_epochs) or time.perf_counter() > deadline:
+        stopped = stop_reason(settings, epoch=epoch, bad_epochs=bad_epochs, finished_epoch=True,
+                              out_of_time=time.perf_counter() > deadline)
+        if stopped:
             break
     model.load_arrays(best_arrays)
     summary = {
         "best_epoch": best_epoch,
         "best_dev_lemma_gold_upos": round(best_accuracy, 4),
         "epochs": epoch,
+        "stopped": stopped,
         "seconds": round(time.perf_counter() - start, 2),
         "training_examples": len(examples),
     }

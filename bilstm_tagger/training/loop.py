@@ -37,7 +37,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from confection import Config
@@ -61,10 +61,10 @@ from ..segmentation import SentenceSplitter
 from ..targets import TARGETS
 from ..vocab import Vocabularies
 from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restore, run_fingerprint
-from .config import Settings, TrainingSettings
+from .config import LemmatizerSettings, Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step, patience_ran_out, rate_after_stalled_epoch, rate_before_batch
+from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
 
 LOG_FILE = "train_log.jsonl"
 
@@ -82,6 +82,9 @@ class TrainResult:
     """This process's rank under torchrun (only rank 0's result has the dev figures)."""
     lexicon: Optional[str] = None
     """Where the model's lexicon came from (:mod:`~bilstm_tagger.lexicon`), None without one."""
+    warnings: Tuple[str, ...] = ()
+    """What the user should know of the run: a ``max_minutes`` that ended the tagger's or the lemmatizer's training
+    before ``max_epochs`` (``meta.json``'s ``stopped``, :func:`~bilstm_tagger.training.steps.stop_reason`)."""
 
 
 def _dev_scores(tagger: Tagger, dev: Sequence[Sentence]) -> Dict[str, Optional[float]]:
@@ -252,10 +255,27 @@ def _train(
         if unsplit:  # how much of the training data the setting changed, in meta.json
             run.meta["splitter"]["unsplit_pairs"] = sum(unsplit)
         with _deterministic(settings.system.deterministic):
-            _train_network(model, run, train_sentences, training, rng, resume, distribution, unsplit=unsplit)
+            stopped = _train_network(model, run, train_sentences, training, rng, resume, distribution, unsplit=unsplit)
+        run.finish(stopped)
     if distribution.leads:
         run.save()  # the finished directory: the best model and the log, no checkpoint
-    return dataclasses.replace(run.result(), rank=distribution.rank)
+    warnings = tuple(
+        _cut_short_warning(name, section) for name, section, stopped in (
+            ("lemmatizer", settings.lemmatizer, lemmatizer_meta.get("stopped")), ("training", training, run.stopped),
+        ) if stopped == "max_minutes"
+    )
+    return dataclasses.replace(run.result(), rank=distribution.rank, warnings=warnings)
+
+
+def _cut_short_warning(name: str, section: Union[TrainingSettings, LemmatizerSettings]) -> str:
+    """What a run whose ``[name] max_minutes`` ended it before ``max_epochs`` tells the user: on a machine slower
+    than the config was sized on, the model is not what the config promises."""
+    linear = ', before the "linear" schedule had lowered the learning rate to 0' if section.schedule == "linear" else ""
+    return (
+        f"[{name}] max_minutes = {section.max_minutes:g} stopped the run before max_epochs = {section.max_epochs}"
+        f"{linear}; the model is the best of the epochs that ran (meta.json: \"stopped\"). Raise [{name}] "
+        f"max_minutes (0: no limit) to train the whole schedule."
+    )
 
 
 @contextlib.contextmanager
@@ -297,6 +317,7 @@ class _Run:
         self.log: List[str] = []  # train_log.jsonl's lines
         self.epochs = 0
         self.last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
+        self.stopped: Optional[str] = None  # why the run ended (finish)
 
     @property
     def elapsed(self) -> float:
@@ -351,6 +372,15 @@ class _Run:
                 f"{record['train_words_per_second']:.0f} w/s  {'*' if improved else ''}"
             )
         return improved
+
+    def finish(self, stopped: str) -> None:
+        """Record in the best model's ``meta.json`` how many epochs the run had and why it ended (the meta was
+        written with that model, before either was known)."""
+        self.stopped = stopped
+        if META_FILE in self.best_files:
+            meta = json.loads(self.best_files[META_FILE])
+            meta.update(epochs=self.epochs, stopped=stopped)
+            self.best_files[META_FILE] = (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
     def save(self, checkpoint: Optional[Dict[str, bytes]] = None) -> None:
         """Replace the output directory by the best model, the log and (for an unfinished run) ``checkpoint``."""
@@ -415,11 +445,12 @@ def _train_network(
     distribution: Distribution = Distribution(),
     *,
     unsplit: Sequence[bool] = (),
-) -> None:
+) -> str:
     """The gradient loop: epochs of length-bucketed batches, dev check after each, decay and patience; each
     epoch ends with a checkpoint. ``resume`` is a checkpoint (:func:`read_checkpoint`) to continue from; under
     torchrun, ``distribution`` says which share of the batches is this process's. ``unsplit``: the pairs of
-    consecutive sentences trained as one sequence (:func:`_training_sequences`)."""
+    consecutive sentences trained as one sequence (:func:`_training_sequences`). Returns why the run ended
+    (:func:`~bilstm_tagger.training.steps.stop_reason`)."""
     device = run.device
     vocabs = run.vocabs
     model.to(device)
@@ -442,8 +473,13 @@ def _train_network(
     averaged_params = list(averaged.parameters())
     n_train_words = sum(len(s) for s in train_sentences)
     deadline = run.start + 60.0 * settings.max_minutes if settings.max_minutes > 0 else math.inf
-    if patience_ran_out(settings, bad_epochs) or time.perf_counter() > deadline:
-        return  # stopped after its last checkpoint was written, before the directory was finished
+    # a resumed run may have ended after its last checkpoint was written, before the directory was finished; a new
+    # one trains at least one epoch, so that there is a model to write whatever the cap
+    if resume is not None and (stopped := stop_reason(
+        settings, epoch=first_epoch - 1, bad_epochs=bad_epochs, finished_epoch=True,
+        out_of_time=time.perf_counter() > deadline,
+    )):
+        return stopped
     # an epoch is whole passes over the data, at least epoch_words words: a small treebank gets as many optimizer
     # steps between two dev checks (and so before patience or max_epochs ends the run) as a large one
     passes = max(1, math.ceil(settings.epoch_words / max(n_train_words, 1)))
@@ -504,8 +540,10 @@ def _train_network(
         else:
             bad_epochs += 1
             rate_after_stalled_epoch(optimizer, settings)
-        if timed_out or patience_ran_out(settings, bad_epochs) or epoch == settings.max_epochs:
-            break  # train() writes the finished directory
+        stopped = stop_reason(settings, epoch=epoch, bad_epochs=bad_epochs, out_of_time=timed_out,
+                              finished_epoch=not timed_out or index == len(mine) - 1)
+        if stopped:
+            return stopped  # train() writes the finished directory
         if not distribution.leads:
             continue
         state = TrainingState(
@@ -515,3 +553,4 @@ def _train_network(
         )
         run.save(checkpoint_files(state, model=model, averaged=averaged if averaged is not model else None,
                                   optimizer=optimizer))
+    return "max_epochs"

@@ -1,10 +1,10 @@
 """One optimizer step, the same for the tagger and the lemmatizer: loss, backward pass, clipped gradient, update;
 and the learning-rate schedule both follow (``schedule`` in ``[training]`` and ``[lemmatizer]``), which also says
-when patience ends a run."""
+when patience ends a run, and why a run ended (:func:`stop_reason`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import torch
 
@@ -63,3 +63,19 @@ def patience_ran_out(settings: Union["TrainingSettings", "LemmatizerSettings"], 
     "linear" run is ``max_epochs`` long by design, as its last epochs, at the lowest rates, are where it gains
     (on the small treebanks' dev parts, patience stopped it soon after the decay began)."""
     return settings.schedule == "plateau" and bad_epochs >= settings.patience
+
+
+def stop_reason(
+    settings: Union["TrainingSettings", "LemmatizerSettings"], *, epoch: int, bad_epochs: int, finished_epoch: bool,
+    out_of_time: bool,
+) -> Optional[str]:
+    """Why a run ends after ``epoch`` (``finished_epoch``: all its batches ran; ``out_of_time``: past
+    ``max_minutes``), as ``meta.json`` records it: "max_epochs" (the whole schedule ran), "max_minutes" (the time cap
+    cut it short: a "linear" run's rate had not come down to 0), "patience", or None while it goes on."""
+    if epoch >= settings.max_epochs and finished_epoch:
+        return "max_epochs"
+    if out_of_time:
+        return "max_minutes"
+    if patience_ran_out(settings, bad_epochs):
+        return "patience"
+    return None
