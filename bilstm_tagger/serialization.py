@@ -153,8 +153,13 @@ def model_files(
         **{key: value for key, value in (meta or {}).items() if key not in WRITTEN_META},
         "parts": {name: hashlib.sha256(content).hexdigest() for name, content in files.items()},
     }
-    files[META_FILE] = (json.dumps(full_meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    files[META_FILE] = meta_bytes(full_meta)
     return files
+
+
+def meta_bytes(meta: dict) -> bytes:
+    """``meta.json``'s content: readable JSON, one key a line."""
+    return (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def _weights_bytes(model) -> bytes:

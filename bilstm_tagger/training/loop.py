@@ -55,7 +55,7 @@ from ..models.base import CountingTagger, TaggerModel, build_model, reads_lexico
 from ..models.batching import length_batches, make_batch
 from ..models.neural import NeuralTagger
 from ..serialization import (
-    LEMMATIZER_FILE, META_FILE, TrainedLemmatizer, TrainedModel, model_files, read_lemmatizer, read_meta,
+    LEMMATIZER_FILE, META_FILE, TrainedLemmatizer, TrainedModel, meta_bytes, model_files, read_lemmatizer, read_meta,
 )
 from ..segmentation import SentenceSplitter
 from ..targets import TARGETS
@@ -239,6 +239,7 @@ def _train(
         lemmatizer=lemmatizer,
         splitter=splitter,
     )
+    stopped = None  # why the network's training ended (a counting model's one pass gives no reason)
     # the one place where the two ways of learning part (see the model contract)
     if isinstance(model, CountingTagger):  # one pass over the data is the whole training, done by rank 0
         if not distribution.leads:
@@ -260,9 +261,9 @@ def _train(
     if distribution.leads:
         run.save()  # the finished directory: the best model and the log, no checkpoint
     warnings = tuple(
-        _cut_short_warning(name, section) for name, section, stopped in (
-            ("lemmatizer", settings.lemmatizer, lemmatizer_meta.get("stopped")), ("training", training, run.stopped),
-        ) if stopped == "max_minutes"
+        _cut_short_warning(name, section) for name, section, reason in (
+            ("lemmatizer", settings.lemmatizer, lemmatizer_meta.get("stopped")), ("training", training, stopped),
+        ) if reason == "max_minutes"
     )
     return dataclasses.replace(run.result(), rank=distribution.rank, warnings=warnings)
 
@@ -317,7 +318,6 @@ class _Run:
         self.log: List[str] = []  # train_log.jsonl's lines
         self.epochs = 0
         self.last_dev: Dict[str, str] = {}  # the previous epoch's dev figures, shown in the progress bar
-        self.stopped: Optional[str] = None  # why the run ended (finish)
 
     @property
     def elapsed(self) -> float:
@@ -376,11 +376,10 @@ class _Run:
     def finish(self, stopped: str) -> None:
         """Record in the best model's ``meta.json`` how many epochs the run had and why it ended (the meta was
         written with that model, before either was known)."""
-        self.stopped = stopped
         if META_FILE in self.best_files:
             meta = json.loads(self.best_files[META_FILE])
             meta.update(epochs=self.epochs, stopped=stopped)
-            self.best_files[META_FILE] = (json.dumps(meta, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+            self.best_files[META_FILE] = meta_bytes(meta)
 
     def save(self, checkpoint: Optional[Dict[str, bytes]] = None) -> None:
         """Replace the output directory by the best model, the log and (for an unfinished run) ``checkpoint``."""
