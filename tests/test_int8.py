@@ -38,23 +38,6 @@ def test_products_are_close_to_float_and_each_row_stands_alone():
     assert torch.equal(int8.bmm(states, quantized, out=buffer), got)
 
 
-def test_products_of_split_weights_add_up_to_the_whole_on_its_scales():
-    """What the BiLSTM's upper layers rely on to multiply a layer's inputs before the step loop and its states in
-    it: the integer products of the two parts of the rows add up to the whole's, for one row (float32) and many
-    (int32)."""
-    generator = torch.Generator().manual_seed(1)
-    weights = torch.randn(2, 24 + 8, 40, generator=generator)
-    quantized = int8.quantize_columns(weights)
-    first, rest = int8.split_rows(quantized, 24)
-    assert first.values.shape == (2, 24, 40) and rest.values.shape == (2, 8, 40)
-    for rows in (1, 9):
-        inputs = torch.rand(2, rows, 24, generator=generator) * 2 - 1
-        states = torch.rand(2, rows, 8, generator=generator) * 2 - 1
-        whole = int8.bmm(torch.cat([inputs, states], dim=-1), quantized)
-        parts = int8.products(inputs, first).to(torch.int32) + int8.products(states, rest)
-        assert torch.equal(torch.mul(parts, quantized.factors), whole)
-
-
 def test_int8_steps_are_the_default_close_to_float_and_batch_independent(tiny_model, tiny_data):
     forms = [s.forms for s in read_conllu(tiny_data)] + [["Unseenword", "zzz", "."], ["The", "The", "the"]]
     default = load_model(tiny_model)

@@ -174,7 +174,7 @@ class FormCache:
         padded = np.zeros(len(sentences) * max_len, dtype=np.int64)
         flat_rows = np.fromiter(map(rows.__getitem__, flat), dtype=np.int64, count=len(flat))
         padded[np.arange(len(flat)) + starts] = flat_rows
-        self.uses += np.bincount(flat_rows, minlength=len(self.uses))
+        np.add.at(self.uses, flat_rows, 1)  # not a bincount of the whole table's length for a short sentence
         word_types = torch.from_numpy(padded.reshape(len(sentences), max_len)).to(self.device)
         lengths = torch.from_numpy(lengths)
         # ``words`` is only a placeholder of the right shape: the vectors already hold the word embeddings

@@ -2,12 +2,13 @@
 
 The first layer's input projection depends on the form alone, so :meth:`BiLSTMTagger.encode_forms` offers it as a
 form encoding ("projection") that a form cache keeps, and :meth:`BiLSTMTagger.forward` then runs the recurrence step
-by step from the cached projections (:func:`lstm_layer_steps`): about 40% fewer multiply-adds per word than
-``nn.LSTM``, which recomputes the projection for every token. Inference uses it on the CPU in float32 (the
-``cached_projections`` option), with the step loop's matrix products, and the linear heads', in int8 by default
-(the ``int8_steps`` option, :mod:`~bilstm_tagger.models.int8`: states in (-1, 1) on one fixed scale, nothing set by
-the batch); training, GPUs and autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels). All read the
-same weights, and tests check that they agree.
+by step from the cached projections: about 40% fewer multiply-adds per word than ``nn.LSTM``, which recomputes the
+projection for every token. Inference uses it on the CPU in float32 (the ``cached_projections`` option), with the
+step loop's matrix products, and the linear heads', in int8 by default (the ``int8_steps`` option,
+:mod:`~bilstm_tagger.models.int8`: states in (-1, 1) on one fixed scale, nothing set by the batch), the loop compiled
+(:mod:`~bilstm_tagger.models.compiled_steps`); without int8, in torch (:func:`lstm_layer_steps`). Training, GPUs and
+autocast run the fused ``nn.LSTM`` (cuDNN, or oneDNN's bf16 kernels). All read the same weights, and tests check
+that they agree.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import registry
-from . import int8
+from . import compiled_steps, int8
 from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
@@ -112,6 +113,7 @@ class BiLSTMTagger(NeuralTagger):
         self.heads = nn.ModuleDict(heads)
         # the step loop's weights per layer, stacked and in int8 (_step_weights), and the input projection's
         self._kept = int8.KeptWeights()
+        self._lstm_parameters: Optional[List[nn.Parameter]] = None
 
     def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         if self.factored and target == "feats":
@@ -166,7 +168,7 @@ class BiLSTMTagger(NeuralTagger):
                 raise ValueError("cached projections are for inference; train on batches from make_batch")
             states = self._forward_cached(batch)
             if batch.int8_steps:
-                return {target: self._head_in_int8(target, head, states) for target, head in self.heads.items()}
+                return self._heads_in_int8(states)
         else:
             inputs = self.dropout(self.embedding(batch))  # (B, T, D)
             if self.training and inputs.device.type == "cpu":
@@ -176,17 +178,29 @@ class BiLSTMTagger(NeuralTagger):
             states = self.dropout(states)  # (B, T, 2 * hidden)
         return {target: head(states) for target, head in self.heads.items()}
 
-    def _head_in_int8(self, target: str, head: nn.Module, states: torch.Tensor) -> torch.Tensor:
-        """A linear head's logits (B, T, n) from BiLSTM states (B, T, 2H), the product in int8 as the step loops'
-        (the states lie in (-1, 1); :mod:`~bilstm_tagger.models.int8`); the factored FEATS head in float32."""
-        if not isinstance(head, nn.Linear):
-            return head(states)
-        weights = self._kept.get(f"head {target}", [head.weight], lambda: int8.quantize_columns(head.weight.t()[None]))
-        logits = int8.bmm(states.reshape(1, -1, states.shape[-1]), weights)[0].add_(head.bias)
-        return logits.view(*states.shape[:-1], -1)
+    def _heads_in_int8(self, states: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Each head's logits (B, T, n) from BiLSTM states (B, T, 2H): the linear heads' in one product in int8, as
+        the step loops' (the states lie in (-1, 1); :mod:`~bilstm_tagger.models.int8`), with their weights side by
+        side (each column has its own scale, so each head's logits are what its own product gives); the factored
+        FEATS head in float32."""
+        linear = [target for target, head in self.heads.items() if isinstance(head, nn.Linear)]
+        heads = [self.heads[target] for target in linear]
+
+        def side_by_side() -> Tuple[int8.QuantizedWeights, torch.Tensor]:
+            weights = torch.cat([head.weight for head in heads]).t()[None]
+            return int8.quantize_columns(weights), torch.cat([head.bias for head in heads])
+
+        parameters = [p for head in heads for p in (head.weight, head.bias)]
+        weights, bias = self._kept.get("heads", parameters, side_by_side)
+        logits = int8.bmm(states.reshape(1, -1, states.shape[-1]), weights)[0].add_(bias)
+        logits = logits.view(*states.shape[:-1], -1).split([head.out_features for head in heads], dim=-1)
+        scores = dict(zip(linear, logits))
+        return {target: scores[target] if target in scores else head(states) for target, head in self.heads.items()}
 
     def _forward_cached(self, batch: Batch) -> torch.Tensor:
         """BiLSTM states (B, T, 2H), zero after each sentence's end, from cached first-layer projections."""
+        if batch.int8_steps:
+            return self._forward_compiled(batch)
         word_types, lengths = batch.word_types, batch.lengths.to(batch.word_types.device)
         n, steps = word_types.shape
         hidden = self.lstm.hidden_size
@@ -210,12 +224,47 @@ class BiLSTMTagger(NeuralTagger):
         state_rows = rows.reshape(steps, -1)
         states = flat_table  # what the first layer reads: the cached projections
         for layer in range(self.lstm.num_layers):
-            weights, bias, quantized = self._step_weights(layer)
+            weights, bias, _ = self._step_weights(layer)
             read_rows = table_rows if layer == 0 else state_rows  # later layers: the states of the one below
-            quantized = quantized if batch.int8_steps else None
-            states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1, quantized)
+            states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1)
         out = states[:dump].view(steps, n, 2 * hidden).transpose(0, 1)  # (B, T, 2H)
         return out * valid.unsqueeze(-1)
+
+    def _forward_compiled(self, batch: Batch) -> torch.Tensor:
+        """:meth:`_forward_cached` with the step loops in int8 (:func:`compiled_steps.bilstm_states`)."""
+        # each form's cached first-layer projection, (U, 2, 4H) seen as (2, U, 4H)
+        table = batch.form_vectors.view(-1, 2, 4 * self.lstm.hidden_size).permute(1, 0, 2)
+        states = compiled_steps.bilstm_states(
+            table.numpy(), batch.word_types.numpy(), batch.lengths.numpy(), self._compiled_layers()
+        )
+        return torch.from_numpy(states)
+
+    def _compiled_layers(self) -> compiled_steps.LayerStack:
+        """The int8 weights of :meth:`_step_weights` as :func:`compiled_steps.bilstm_states` reads them, each part
+        contiguous; kept until the parameters change."""
+        hidden = self.lstm.hidden_size
+
+        def part(weights: int8.QuantizedWeights, rows: slice) -> int8.QuantizedWeights:
+            return int8.QuantizedWeights(
+                weights.values[:, rows].contiguous(), weights.as_float[:, rows].contiguous(), weights.factors
+            )
+
+        def split() -> compiled_steps.LayerStack:
+            layers = []
+            for layer in range(self.lstm.num_layers):
+                _, bias, quantized = self._step_weights(layer)
+                if layer == 0:
+                    layers.append(compiled_steps.LayerWeights(None, quantized, None))
+                else:
+                    layers.append(compiled_steps.LayerWeights(
+                        part(quantized, slice(0, 2 * hidden)), part(quantized, slice(2 * hidden, None)),
+                        bias[:, 0].contiguous().numpy(),
+                    ))
+            return compiled_steps.layer_stack(layers)
+
+        if self._lstm_parameters is None:  # walking the module's parameters for every batch costs 20 µs
+            self._lstm_parameters = list(self.lstm.parameters())
+        return self._kept.get("compiled layers", self._lstm_parameters, split)
 
     def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
         """What :func:`lstm_layer_steps` multiplies by for ``layer`` (the cell input's doubled, as
@@ -244,10 +293,10 @@ class BiLSTMTagger(NeuralTagger):
 
 
 def lstm_layer_steps(
-    source: torch.Tensor, read_rows: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, bias, n_rows: int,
-    quantized: Optional[int8.QuantizedWeights] = None,
+    source: torch.Tensor, read_rows: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor, bias, n_rows: int
 ) -> torch.Tensor:
-    """Run the two directions of one LSTM layer step by step.
+    """Run the two directions of one LSTM layer step by step, in float32 (the ``int8_steps`` loop is
+    :func:`~bilstm_tagger.models.compiled_steps.bilstm_states`).
 
     Args:
         source: (R, K) rows the layer's inputs are read from: K = 4H input projections with both biases (when
@@ -257,8 +306,6 @@ def lstm_layer_steps(
         weights: (2, H, 4H) recurrent weights, or (2, K + H, 4H) input and recurrent weights stacked.
         bias: None, or (2, 1, 4H) both biases summed.
         n_rows: rows of the output buffer.
-        quantized: None, or ``weights`` in int8 (:func:`~bilstm_tagger.models.int8.quantize_columns`): each
-            step's product is then computed in int8.
 
     Returns:
         (n_rows, 2H) states: forward ones in the first H columns, backward ones in the last H.
@@ -269,38 +316,16 @@ def lstm_layer_steps(
     c = weights.new_zeros(2, n, hidden)
     out = weights.new_zeros(n_rows, 2 * hidden)
     # Both directions' states of a step are copied at once, into rows of ``out`` seen as (n_rows * 2, H): row 2r is
-    # row r's forward half, 2r + 1 its backward half. Indices are split per step before the loop: every operation
-    # a step saves counts when a sentence is short (bench/RESULTS.md, "Speed": latency).
+    # row r's forward half, 2r + 1 its backward half. Indices are split per step before the loop.
     halves = out.view(2 * n_rows, hidden)
     written = (rows * 2 + torch.tensor([0, 1], device=rows.device)[None, :, None]).reshape(steps, 2 * n).unbind(0)
     reads = read_rows.unbind(0)
-    products = None if quantized is None else torch.empty((2, n, 4 * hidden), dtype=torch.int32)
-    inputs = None
-    if quantized is not None and bias is not None and n < int8.FLOAT_ROWS:
-        # Above the first layer, the int8 product of [input, state] is the input part plus the state part, exactly
-        # (integers): the input part of every row of ``source``, for both directions, in one product before the
-        # loop, so that a step multiplies its states alone (a third of the weights: 3.8 instead of 10 µs a step for
-        # one sentence). Only for a few sentences: for thousands of positions those products leave the cache and
-        # tagging a corpus was 5% slower. Row r of direction d is row d * R + r of ``inputs``.
-        quantized_input, quantized = int8.split_rows(quantized, source.shape[-1])
-        inputs = int8.products(source.expand(2, -1, -1), quantized_input).to(torch.int32).view(-1, 4 * hidden)
-        offsets = torch.tensor([0, len(source)], device=rows.device)[None, :, None]
-        reads = (read_rows.view(steps, 2, n) + offsets).reshape(steps, 2 * n).unbind(0)
     for t in range(steps):
-        # (2, B, 4H), gates i, f, g, o as in nn.LSTM; states of this layer and of the one below lie in (-1, 1), as
-        # the int8 products need
-        if inputs is not None:
-            gates = int8.products(h, quantized, out=products).add_(inputs.index_select(0, reads[t]).view(2, n, -1))
-            gates = torch.mul(gates, quantized.factors).add_(bias)
+        x = source.index_select(0, reads[t]).view(2, n, -1)
+        if bias is None:  # (2, B, 4H), gates i, f, g, o as in nn.LSTM
+            gates = torch.baddbmm(x, h, weights)
         else:
-            x = source.index_select(0, reads[t]).view(2, n, -1)
-            if quantized is not None:
-                gates = int8.bmm(h if bias is None else torch.cat([x, h], dim=-1), quantized, out=products)
-                gates = gates.add_(x if bias is None else bias)
-            elif bias is None:
-                gates = torch.baddbmm(x, h, weights)
-            else:
-                gates = torch.baddbmm(bias, torch.cat([x, h], dim=-1), weights)
+            gates = torch.baddbmm(bias, torch.cat([x, h], dim=-1), weights)
         h, c = lstm_cell(gates, c)
         halves.index_copy_(0, written[t], h.view(2 * n, hidden))
     return out

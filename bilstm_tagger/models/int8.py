@@ -6,7 +6,7 @@ fixed scale maps them to int8 (1.0 -> 127) without looking at the other sentence
 quantization (``torch.ao``'s, the ``int8`` precision) scales by the largest value in the batch, so a sentence's
 tags can change with its neighbours. The weights get one scale per output column. The int8 product is computed
 exactly in int32 (``torch._int_mm``), then scaled back. The products of the step loops are most of the BiLSTM's
-tagging time on a CPU (bench/RESULTS.md, "Speed").
+tagging time on a CPU (bench/RESULTS.md, "Speed"); the loops themselves are :mod:`~bilstm_tagger.models.compiled_steps`.
 """
 
 from __future__ import annotations
@@ -73,15 +73,6 @@ def bmm(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.
     """``states @ weights`` for states (D, M, K) in [-1, 1]: (D, M, N) float (see :func:`products`)."""
     # torch.mul, not addcmul: addcmul with a broadcast factor is 15-30x slower from a few hundred rows (torch 2.13)
     return torch.mul(products(states, weights, out=out), weights.factors)
-
-
-def split_rows(weights: QuantizedWeights, k: int) -> Tuple[QuantizedWeights, QuantizedWeights]:
-    """Weights (D, K, N) cut into their first ``k`` rows and the rest, on the scales of the whole (so that the two
-    parts' :func:`products` add up to the whole's)."""
-    return (
-        QuantizedWeights(weights.values[:, :k], weights.as_float[:, :k], weights.factors),
-        QuantizedWeights(weights.values[:, k:], weights.as_float[:, k:], weights.factors),
-    )
 
 
 class KeptWeights:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..vocab import IGNORE_INDEX
-from . import int8
+from . import compiled_steps, int8
 from .base import TaggerModel
 from .batching import Batch
 from .tag_pairs import TagPairs
@@ -156,7 +156,8 @@ def bidirectional_steps(
         ids: (U, L) ids, padded after each sequence's end.
         lengths: (U,) sequence lengths, each at least 1.
         recurrent: (2, H, 4H) recurrent weights, doubled the same way, or their int8 copy
-            (:func:`~bilstm_tagger.models.int8.quantize_columns`) for products in int8.
+            (:func:`~bilstm_tagger.models.int8.quantize_columns`) for products in int8, on the CPU: the loop is then
+            :func:`~bilstm_tagger.models.compiled_steps.bidirectional_layer`.
         offsets: (2, U, 4H) added to every step's input projection of a sequence (the lemmatizer's UPOS rows).
         keep_states: also return every position's states.
 
@@ -164,8 +165,13 @@ def bidirectional_steps(
         The states (U, L, 2H), zero after each sequence's end (None without ``keep_states``), and each sequence's
         final state and cell, each (2, U, H), in input order.
     """
-    quantized = recurrent if isinstance(recurrent, int8.QuantizedWeights) else None
-    hidden = (quantized.values if quantized is not None else recurrent).shape[-1] // 4
+    if isinstance(recurrent, int8.QuantizedWeights):
+        states, h, c = compiled_steps.bidirectional_layer(
+            tables.numpy(), ids.numpy(), lengths.numpy(), recurrent,
+            offsets=None if offsets is None else offsets.numpy(), keep_states=keep_states,
+        )
+        return (None if states is None else torch.from_numpy(states)), torch.from_numpy(h), torch.from_numpy(c)
+    hidden = recurrent.shape[-1] // 4
     lengths = lengths.cpu()
     order = torch.argsort(lengths, descending=True, stable=True).to(ids.device)
     ids, lengths = ids[order], lengths[order.cpu()]
@@ -175,7 +181,6 @@ def bidirectional_steps(
     h = tables.new_zeros(2, n_rows, hidden)
     c = tables.new_zeros(2, n_rows, hidden)
     states = tables.new_zeros(2, n_rows, width, hidden) if keep_states else None  # backward ones in reading order
-    products = None if quantized is None else torch.empty((2, n_rows, 4 * hidden), dtype=torch.int32)
     if n_rows * width <= GATHERED_POSITIONS:
         inputs = torch.stack([tables[0][ids], tables[1][backward]])  # (2, U, L, 4H)
         if offsets is not None:
@@ -188,10 +193,7 @@ def bidirectional_steps(
             x = torch.stack([tables[0].index_select(0, ids[:n, t]), tables[1].index_select(0, backward[:n, t])])
             if offsets is not None:
                 x.add_(offsets[:, :n])
-        if quantized is not None:
-            gates = int8.bmm(h[:, :n], quantized, out=products[:, :n]).add_(x)  # (2, n, 4H): i, f, g, o
-        else:
-            gates = torch.baddbmm(x, h[:, :n], recurrent)
+        gates = torch.baddbmm(x, h[:, :n], recurrent)  # (2, n, 4H): i, f, g, o
         if n == n_rows:  # every sequence still running: the new state and cell as they come, no copy into rows
             h, c = lstm_cell(gates, c)
         else:
