@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -186,13 +187,13 @@ class BiLSTMTagger(NeuralTagger):
         linear = [target for target, head in self.heads.items() if isinstance(head, nn.Linear)]
         heads = [self.heads[target] for target in linear]
 
-        def side_by_side() -> Tuple[int8.QuantizedWeights, torch.Tensor]:
+        def side_by_side() -> Tuple[int8.QuantizedWeights, np.ndarray]:
             weights = torch.cat([head.weight for head in heads]).t()[None]
-            return int8.quantize_columns(weights), torch.cat([head.bias for head in heads])
+            return int8.quantize_columns(weights), torch.cat([head.bias for head in heads]).contiguous().numpy()
 
         parameters = [p for head in heads for p in (head.weight, head.bias)]
         weights, bias = self._kept.get("heads", parameters, side_by_side)
-        logits = int8.bmm(states.reshape(1, -1, states.shape[-1]), weights)[0].add_(bias)
+        logits = compiled_steps.linear(states.reshape(-1, states.shape[-1]).numpy(), weights, bias)
         logits = logits.view(*states.shape[:-1], -1).split([head.out_features for head in heads], dim=-1)
         scores = dict(zip(linear, logits))
         return {target: scores[target] if target in scores else head(states) for target, head in self.heads.items()}

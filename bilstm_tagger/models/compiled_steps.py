@@ -40,6 +40,8 @@ _EXP_POLY = tuple(np.float32(p) for p in (
 #: The crossover, one thread: 16 character sequences (hidden 128) ran in 438 µs with torch's products against 517
 #: compiled, 8 in 306 against 223; 32 sequences of one layer at hidden 96 in 801 against 887.
 TORCH_PRODUCT_ROWS = 16
+#: Below this many positions a linear head's int8 product is compiled (:func:`linear`), from it torch's
+LINEAR_TORCH_ROWS = 64
 #: Largest inner dimension whose int8 products sum exactly in float32 (int8's ``EXACT_IN_FLOAT``)
 EXACT_ROWS = int8.EXACT_IN_FLOAT
 #: OpenBLAS runs a product of fewer multiply-adds than this (M * N * K) on one thread: :func:`_products` cuts larger
@@ -231,7 +233,7 @@ def bidirectional_layer(
     states = np.zeros((n, width, 2 * hidden) if keep_states else (0, 0, 0), np.float32)
     final_h = np.zeros((2, n, hidden), np.float32)
     final_c = np.zeros((2, n, hidden), np.float32)
-    factors = recurrent.factors[:, 0].numpy()
+    factors = _dense(recurrent.factors[:, 0])
     arguments = (
         np.zeros((2, 4 * hidden), np.float32) if bias is None else np.ascontiguousarray(bias, np.float32),
         np.zeros((2, 0, 4 * hidden), np.float32) if offsets is None else np.asarray(offsets, np.float32),
@@ -240,10 +242,38 @@ def bidirectional_layer(
     table, ids = np.asarray(table, np.float32), np.ascontiguousarray(ids, np.int64)
     order = np.argsort(-lengths, kind="stable")
     if n < TORCH_PRODUCT_ROWS:
-        _layer(table, ids, lengths, order, recurrent.as_float.numpy(), factors, *arguments)
+        _layer(table, ids, lengths, order, _dense(recurrent.as_float), factors, *arguments)
     else:
         _torch_products_layer(table, ids, lengths, order, recurrent, factors, *arguments)
     return (states if keep_states else None), final_h, final_c
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _linear(states: np.ndarray, weights: np.ndarray, factors: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    quantized = np.empty(states.shape, np.float32)
+    _quantize(states, quantized)
+    out = _products(quantized, weights)
+    for r in range(out.shape[0]):
+        row = out[r]
+        for j in range(out.shape[1]):
+            row[j] = row[j] * factors[j] + bias[j]
+    return out
+
+
+def _dense(values: torch.Tensor) -> np.ndarray:
+    """A float32 tensor as a C-contiguous array (no copy when it is one): strided arrays send numba's products down a
+    slow path."""
+    return np.ascontiguousarray(values.numpy(), np.float32)
+
+
+def linear(states: np.ndarray, weights: int8.QuantizedWeights, bias: np.ndarray) -> torch.Tensor:
+    """``states @ weights + bias`` for states (M, K) in [-1, 1] and int8 weights (1, K, N), bias (N,) float32: (M, N)
+    float32, what :func:`~bilstm_tagger.models.int8.bmm` gives plus the bias (exact integer products, then the same
+    product by the scales and sum), compiled for fewer than :data:`LINEAR_TORCH_ROWS` rows."""
+    if len(states) < LINEAR_TORCH_ROWS:
+        return torch.from_numpy(_linear(np.ascontiguousarray(states, np.float32), _dense(weights.as_float[0]),
+                                        _dense(weights.factors[0, 0]), bias))
+    return int8.bmm(torch.from_numpy(states)[None], weights)[0].add_(torch.from_numpy(bias))
 
 
 class LayerWeights(NamedTuple):

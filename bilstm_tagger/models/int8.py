@@ -49,7 +49,9 @@ def available() -> bool:
 def quantize_columns(weights: torch.Tensor) -> QuantizedWeights:
     """Weights (D, K, N) in int8, one scale per output column (its largest magnitude -> 127)."""
     scales = weights.abs().amax(dim=-2, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny) / QMAX
-    values = torch.round(weights / scales)
+    # contiguous whatever the layout of ``weights`` (a transposed view, say): the compiled loops' BLAS products take
+    # a slow path on strided arrays (160 against 30 µs for a short sentence's heads)
+    values = torch.round(weights / scales).contiguous()
     return QuantizedWeights(values.to(torch.int8), values, scales / QMAX)
 
 
