@@ -13,7 +13,7 @@ that they agree.
 
 from __future__ import annotations
 
-from typing import ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,12 +21,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..registry import registry
-from . import compiled_steps, int8
+from . import int8
 from .base import architecture_builder
 from .batching import Batch
 from .embedding import WordCharEmbedding
 from .factored_feats import FactoredFeatsHead
 from .neural import NeuralTagger, doubled_cell_input, lstm_cell, padded_bilstm, run_packed
+
+if TYPE_CHECKING:  # imported where used: numba takes half a second and 100 MB to import, for int8 steps alone
+    from . import compiled_steps
 
 #: ``feats_head`` values
 FEATS_HEADS = ("joint", "factored")
@@ -193,6 +196,8 @@ class BiLSTMTagger(NeuralTagger):
 
         parameters = [p for head in heads for p in (head.weight, head.bias)]
         weights, bias = self._kept.get("heads", parameters, side_by_side)
+        from . import compiled_steps
+
         logits = compiled_steps.linear(states.reshape(-1, states.shape[-1]).numpy(), weights, bias)
         logits = logits.view(*states.shape[:-1], -1).split([head.out_features for head in heads], dim=-1)
         scores = dict(zip(linear, logits))
@@ -234,6 +239,8 @@ class BiLSTMTagger(NeuralTagger):
     def _forward_compiled(self, batch: Batch) -> torch.Tensor:
         """:meth:`_forward_cached` with the step loops in int8 (:func:`compiled_steps.bilstm_states`)."""
         # each form's cached first-layer projection, (U, 2, 4H) seen as (2, U, 4H)
+        from . import compiled_steps
+
         table = batch.form_vectors.view(-1, 2, 4 * self.lstm.hidden_size).permute(1, 0, 2)
         states = compiled_steps.bilstm_states(
             table.numpy(), batch.word_types.numpy(), batch.lengths.numpy(), self._compiled_layers()
@@ -243,6 +250,8 @@ class BiLSTMTagger(NeuralTagger):
     def _compiled_layers(self) -> compiled_steps.LayerStack:
         """The int8 weights of :meth:`_step_weights` as :func:`compiled_steps.bilstm_states` reads them, each part
         contiguous; kept until the parameters change."""
+        from . import compiled_steps
+
         hidden = self.lstm.hidden_size
 
         def part(weights: int8.QuantizedWeights, rows: slice) -> int8.QuantizedWeights:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..vocab import IGNORE_INDEX
-from . import compiled_steps, int8
+from . import int8
 from .base import TaggerModel
 from .batching import Batch
 from .tag_pairs import TagPairs
@@ -166,6 +166,8 @@ def bidirectional_steps(
         final state and cell, each (2, U, H), in input order.
     """
     if isinstance(recurrent, int8.QuantizedWeights):
+        from . import compiled_steps  # here: numba takes half a second and 100 MB to import, for int8 steps alone
+
         states, h, c = compiled_steps.bidirectional_layer(
             tables.numpy(), ids.numpy(), lengths.numpy(), recurrent,
             offsets=None if offsets is None else offsets.numpy(), keep_states=keep_states,
