@@ -16,8 +16,8 @@ each system's own, and each system tags pre-tokenized Docs (gold UD words) throu
   process that sees the same sentences again: every form in our cache);
 - latency of ``nlp(text)`` on the raw text of the first 1,000 test sentences of 5 to 20 words, right after the
   corpus (text this process has not tagged, as a service that has run a while meets it; median and 99th
-  percentile); accuracy (UPOS / XPOS / UFeats / Lemmas) of EWT test; load time (pipeline load and the first Doc);
-  peak RSS.
+  percentile, each the median over the 1-thread processes); accuracy (UPOS / XPOS / UFeats / Lemmas) of EWT test;
+  load time (pipeline load and the first Doc); peak RSS.
 
 Systems: ours with lemmas (the default) and tags only (``lemmatize = false``), other model directories given, and
 spaCy's pipeline with its lemmatizer (when it has one) and without (``spacy.load(..., exclude=...)``, the same
@@ -38,7 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -149,6 +149,17 @@ def measure(args) -> dict:
     # ru_maxrss is in KiB on Linux
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return result
+
+
+def latency_median(runs: List[dict]) -> Optional[dict]:
+    """The latency of the 1-thread processes: the median of their medians and of their p99s (one process's figure
+    moved by 10% between runs on this machine)."""
+    figures = [r["latency_ms"] for r in runs if "latency_ms" in r]
+    if not figures:
+        return None
+    return {"median": statistics.median(f["median"] for f in figures),
+            "p99": statistics.median(f["p99"] for f in figures),
+            "calls": figures[0]["calls"], "processes": len(figures)}
 
 
 def run_measurement(system: str, path: str, ud: Path, *, threads: Optional[int], lemmas: bool = True,
@@ -330,7 +341,8 @@ def benchmark(args) -> list:
         once = {"1_thread": [one], "2_threads": [], "one_core_busy": []}
         for run in range(args.runs):  # fresh processes, interleaved: this machine's speed drifts by 10%
             if run:
-                once["1_thread"].append(run_measurement(system, path, args.ud, threads=1, **common))
+                once["1_thread"].append(run_measurement(system, path, args.ud, threads=1,
+                                                        latency_calls=args.latency_calls, **common))
             once["2_threads"].append(run_measurement(system, path, args.ud, threads=2, **common))
             once["one_core_busy"].append(run_measurement(system, path, args.ud, threads=None, busy=True, **common))
         median = {key: statistics.median(r["once_words_per_second"] for r in runs) for key, runs in once.items()}
@@ -339,7 +351,9 @@ def benchmark(args) -> list:
             once_one_core_busy=median["one_core_busy"], busy_default_threads=once["one_core_busy"][0]["threads"],
             once_runs={key: [round(r["once_words_per_second"]) for r in runs] for key, runs in once.items()},
             repeated_1_thread=one.get("repeated_words_per_second"), n_words=one["n_words"],
-            latency_ms=one["latency_ms"], load_seconds=one["load_seconds"], peak_rss_mb=one["peak_rss_mb"],
+            latency_ms=latency_median(once["1_thread"]),
+            latency_runs=[r["latency_ms"]["median"] for r in once["1_thread"] if "latency_ms" in r],
+            load_seconds=one["load_seconds"], peak_rss_mb=one["peak_rss_mb"],
             accuracy=one["accuracy"],
         )
         print(json.dumps(row), flush=True)
@@ -365,8 +379,9 @@ def render(rows: list) -> str:
         f"each measurement in a fresh process. \"once\": EWT train ({f(rows[0]['n_words'])} words) tagged once "
         f"after a warm-up on EWT dev, median of {len(rows[0]['once_runs']['1_thread'])} processes; "
         "\"one core busy\": the process's default threads, a busy loop on one core; "
-        "\"repeated test\": median of 5 passes over EWT test after a warm-up on it. Ratio: ours / the spaCy row "
-        "named in the last column, pair by pair.",
+        "\"repeated test\": median of 5 passes over EWT test after a warm-up on it; latency: the median over the "
+        "1-thread processes of each one's median and 99th percentile. Ratio: ours / the spaCy row named in the last "
+        "column, pair by pair.",
         "",
         "| system | UPOS | XPOS | UFeats | Lemmas | "
         + " | ".join(f"w/s {label} | ratio" for _, label in SPEED_COLUMNS)

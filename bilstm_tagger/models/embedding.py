@@ -8,7 +8,7 @@ to every token, so a frequent word's characters are encoded once per batch; at i
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -67,6 +67,7 @@ class WordCharEmbedding(nn.Module):
         self.output_dim += 2 * (cluster_dim if self.cluster_embedding else 0)
         self.output_dim += 2 * (frequency_dim if self.frequency_embedding else 0)
         self._kept = int8.KeptWeights()  # the character LSTM's tables for int8_steps
+        self._step_parameters: Optional[List[torch.Tensor]] = None  # what the tables are made from
 
     def encode_types(
         self, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False
@@ -110,8 +111,10 @@ class WordCharEmbedding(nn.Module):
         the loop is :func:`~bilstm_tagger.models.neural.bidirectional_steps`, bench/RESULTS.md, "Speed")."""
         rnn, hidden = self.char_rnn, self.char_rnn.hidden_size
         directions = ("l0", "l0_reverse")
-        params = [getattr(rnn, f"{kind}_{d}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                  for d in directions] + [self.char_embedding.weight]
+        if self._step_parameters is None:  # gathered once: a module's attributes cost a microsecond each
+            self._step_parameters = [getattr(rnn, f"{kind}_{d}") for kind in ("weight_ih", "weight_hh", "bias_ih",
+                                     "bias_hh") for d in directions] + [self.char_embedding.weight]
+        params = self._step_parameters
 
         def tables():
             embedded = self.char_embedding.weight
