@@ -56,15 +56,17 @@ MARKERS = ("<!-- speed-table:start -->", "<!-- speed-table:end -->")
 LEMMATIZERS = ("trainable_lemmatizer", "lemmatizer")
 
 
-def load_pipeline(system: str, path: str, precision: str, device: str, *, lemmas: bool = True):
+def load_pipeline(system: str, path: str, precision: str, device: str, *, lemmas: bool = True,
+                  int8_steps: Optional[bool] = None):
     """A spaCy pipeline that tags: spaCy's own (``system == "spacy"``; without its lemmatizer unless ``lemmas``) or
-    ours around a model directory (``lemmas``: the component's ``lemmatize``)."""
+    ours around a model directory (``lemmas``: the component's ``lemmatize``; ``int8_steps``: the component's)."""
     import spacy
 
     if system == "spacy":
         return spacy.load(path, exclude=[] if lemmas else list(LEMMATIZERS))
     nlp = spacy.blank("en")
-    nlp.add_pipe("bilstm_tagger", config={"model": path, "device": device, "precision": precision, "lemmatize": lemmas})
+    nlp.add_pipe("bilstm_tagger", config={"model": path, "device": device, "precision": precision, "lemmatize": lemmas,
+                                          "int8_steps": int8_steps})
     return nlp
 
 
@@ -112,7 +114,8 @@ def measure(args) -> dict:
     dev, corpus, test = (read_conllu(ud / f"en_ewt-ud-{split}.conllu") for split in ("dev", "train", "test"))
     n_corpus, n_test = sum(len(s) for s in corpus), sum(len(s) for s in test)
     start = time.perf_counter()
-    nlp = load_pipeline(args.system, args.path, args.precision, "cpu", lemmas=args.lemmas)
+    nlp = load_pipeline(args.system, args.path, args.precision, "cpu", lemmas=args.lemmas,
+                        int8_steps=False if args.float_steps else None)
     nlp(gold_docs(nlp, dev[:1])[0])  # our component reads its model on first use: count it
     result = {"threads": args.threads or torch.get_num_threads(), "load_seconds": round(time.perf_counter() - start, 3)}
     list(nlp.pipe(gold_docs(nlp, dev), batch_size=args.batch_size))  # the warm-up
@@ -436,6 +439,7 @@ def main(argv=None) -> int:
     one.add_argument("--precision", default="fp32")
     one.add_argument("--no-lemmas", dest="lemmas", action="store_false")
     one.add_argument("--accuracy", action="store_true")
+    one.add_argument("--float-steps", action="store_true", help="ours: the step loops in float32 (int8_steps = false)")
     on_gpu = sub.add_parser("gpu", help="GPU words/s of one model (bench/gpu.sh)")
     on_gpu.add_argument("--model", type=Path, required=True)
     on_gpu.add_argument("--test", type=Path, required=True)
