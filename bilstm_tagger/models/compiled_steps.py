@@ -2,14 +2,15 @@
 character encoders), compiled to machine code with numba.
 
 A short sentence is a few dozen LSTM steps, and each step in torch is a dozen small operations whose dispatch
-(1-6 µs each) costs far more than their arithmetic (bench/RESULTS.md, "Speed": latency). Here a layer's step is two
-calls, whatever the batch: at each step, for each direction, the states of the sequences still running are quantized
-to int8 on the fixed scale of :mod:`~bilstm_tagger.models.int8` and multiplied by the int8 recurrent weights in one
-matrix product; then :func:`_cell_step` updates each sequence's cell. For a few sequences the whole loop runs
-compiled (:func:`_layer`) and the products are BLAS's on int8 values held as float32; for more, the loop runs in
-Python and the products are torch's int8 ones (``torch._int_mm``, about four times as fast per row). Either way the
-products are exact integers (below 2 ** 24 in float32, whatever the order of the additions), and the rest is the
-same compiled code, so a sequence's states are the same bits whatever else is in the batch.
+(1-6 µs each) costs far more than their arithmetic (bench/RESULTS.md, "Speed": latency). Here, at each step and for
+each direction, the states of the sequences still running are quantized to int8 on the fixed scale of
+:mod:`~bilstm_tagger.models.int8` and multiplied by the int8 recurrent weights in one matrix product; then
+:func:`_cell_step` updates each sequence's cell. For a few sequences the whole loop is one compiled call
+(:func:`_layer`, :func:`_stack` for all the layers of a BiLSTM) and the products are BLAS's on int8 values held as
+float32; for more, the loop runs in Python and the products are torch's int8 ones (``torch._int_mm``, faster on
+large batches). Either way the products are exact integers (below 2 ** 24 in float32, whatever the order of the
+additions), and the rest is the same compiled code, so a sequence's states are the same bits whatever else is in
+the batch.
 
 The sigmoid is this module's own (:func:`_sigmoid`: a Cephes-style ``exp``, within 3e-7 of the exact sigmoid),
 written so that the compiler vectorizes it, which libm's ``exp`` does not allow; the cell is ``nn.LSTM``'s up to

@@ -112,8 +112,9 @@ class WordCharEmbedding(nn.Module):
         rnn, hidden = self.char_rnn, self.char_rnn.hidden_size
         directions = ("l0", "l0_reverse")
         if self._step_parameters is None:  # gathered once: a module's attributes cost a microsecond each
-            self._step_parameters = [getattr(rnn, f"{kind}_{d}") for kind in ("weight_ih", "weight_hh", "bias_ih",
-                                     "bias_hh") for d in directions] + [self.char_embedding.weight]
+            kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+            self._step_parameters = [getattr(rnn, f"{kind}_{d}") for kind in kinds for d in directions]
+            self._step_parameters.append(self.char_embedding.weight)
         params = self._step_parameters
 
         def tables():
