@@ -62,11 +62,13 @@ class InferenceOptions:
             always torch's thread count.
         int8_steps: BiLSTM with cached projections: compute the step loop's matrix products in int8, the states
             on one fixed scale (:mod:`~bilstm_tagger.models.int8`), so the other sentences of its batch do not set
-            a sentence's scale, as they do in the ``int8`` precision; None: on wherever cached
-            projections run and this torch has int8 products on the CPU (EWT test, tags only: 59.6k against
-            38.5k words/s for float32, UPOS 95.88 against 95.89); False: float32 products. The character BiLSTM
-            then also runs step by step in int8 (``WordCharEmbedding.encode_types``), the linear heads multiply
-            the BiLSTM's states in int8 (``BiLSTMTagger._head_in_int8``), and so does the lemmatizer with
+            a sentence's scale, as they do in the ``int8`` precision, the loops compiled
+            (:mod:`~bilstm_tagger.models.compiled_steps`); None: on wherever cached projections run and this torch
+            has int8 products on the CPU (EWT train through spaCy, lemmas on, 1 thread: 69-71k against 37-39k
+            words/s for float32, ``nlp(text)`` 1.5 against 3.4-3.9 ms; EWT UPOS 95.88 against 95.89 when it came);
+            False: float32 products in torch. The character BiLSTM then also runs step by step in int8
+            (``WordCharEmbedding.encode_types``), the linear heads multiply the BiLSTM's states in int8
+            (``BiLSTMTagger._heads_in_int8``), and so does the lemmatizer with
             precision fp32 (``CharLemmatizer.predict_lemmas``; for other families' lemmatizers it is on wherever
             torch has int8 products on the CPU).
 
