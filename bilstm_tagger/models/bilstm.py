@@ -117,7 +117,6 @@ class BiLSTMTagger(NeuralTagger):
         self.heads = nn.ModuleDict(heads)
         # the step loop's weights per layer, stacked and in int8 (_step_weights), and the input projection's
         self._kept = int8.KeptWeights()
-        self._lstm_parameters: Optional[List[nn.Parameter]] = None
 
     def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
         if self.factored and target == "feats":
@@ -272,9 +271,7 @@ class BiLSTMTagger(NeuralTagger):
                     ))
             return compiled_steps.layer_stack(layers)
 
-        if self._lstm_parameters is None:  # walking the module's parameters for every batch costs 20 µs
-            self._lstm_parameters = list(self.lstm.parameters())
-        return self._kept.get("compiled layers", self._lstm_parameters, split)
+        return self._kept.get("compiled layers", self.lstm.parameters, split)
 
     def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
         """What :func:`lstm_layer_steps` multiplies by for ``layer`` (the cell input's doubled, as

@@ -8,7 +8,7 @@ to every token, so a frequent word's characters are encoded once per batch; at i
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import torch
 from torch import nn
@@ -67,7 +67,6 @@ class WordCharEmbedding(nn.Module):
         self.output_dim += 2 * (cluster_dim if self.cluster_embedding else 0)
         self.output_dim += 2 * (frequency_dim if self.frequency_embedding else 0)
         self._kept = int8.KeptWeights()  # the character LSTM's tables for int8_steps
-        self._step_parameters: Optional[List[torch.Tensor]] = None  # what the tables are made from
 
     def encode_types(
         self, type_chars: torch.Tensor, type_lengths: torch.Tensor, *, int8_steps: bool = False
@@ -111,11 +110,10 @@ class WordCharEmbedding(nn.Module):
         the loop is :func:`~bilstm_tagger.models.neural.bidirectional_steps`, bench/RESULTS.md, "Speed")."""
         rnn, hidden = self.char_rnn, self.char_rnn.hidden_size
         directions = ("l0", "l0_reverse")
-        if self._step_parameters is None:  # gathered once: a module's attributes cost a microsecond each
+
+        def parameters():
             kinds = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-            self._step_parameters = [getattr(rnn, f"{kind}_{d}") for kind in kinds for d in directions]
-            self._step_parameters.append(self.char_embedding.weight)
-        params = self._step_parameters
+            return [getattr(rnn, f"{kind}_{d}") for kind in kinds for d in directions] + [self.char_embedding.weight]
 
         def tables():
             embedded = self.char_embedding.weight
@@ -129,7 +127,7 @@ class WordCharEmbedding(nn.Module):
             projections, recurrent = doubled_cell_input(projections, hidden), doubled_cell_input(recurrent, hidden)
             return projections, int8.quantize_columns(recurrent)
 
-        projections, quantized = self._kept.get("chars", params, tables)
+        projections, quantized = self._kept.get("chars", parameters, tables)
         _, h, _ = bidirectional_steps(projections, type_chars, type_lengths, quantized)
         return torch.cat([h[0], h[1]], dim=-1)  # each form's last states
 

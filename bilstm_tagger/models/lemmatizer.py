@@ -188,7 +188,6 @@ class CharLemmatizer(nn.Module):
         self.output = nn.Linear(2 * hidden, n_chars + 1)
         self.edit_classifier = nn.Linear(4 * hidden, len(EDITS)) if edit_classifier else None
         self._kept = int8.KeptWeights()  # the step loops' tables (_step_tables)
-        self._step_parameters: Optional[List[torch.Tensor]] = None  # what the tables are made from
 
     @classmethod
     def from_vocabs(cls, vocabs: LemmaVocabularies, **hyperparameters) -> "CharLemmatizer":
@@ -229,14 +228,12 @@ class CharLemmatizer(nn.Module):
     def _step_tables(self) -> "StepTables":
         """What the step loops read (:class:`StepTables`), kept until a parameter changes."""
         encoder, decoder = self.encoder, self.decoder
-        if self._step_parameters is None:  # gathered once: a module's attributes cost a microsecond each
+
+        def parameters():
             names = [f"{kind}_l0" for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-            self._step_parameters = [
-                *(getattr(encoder, name + suffix) for name in names for suffix in ("", "_reverse")),
-                *(getattr(decoder, name) for name in names), self.char_embedding.weight, self.upos_embedding.weight,
-                self.attention_combine.weight, self.output.weight,
-            ]
-        parameters = self._step_parameters
+            return [*(getattr(encoder, name + suffix) for name in names for suffix in ("", "_reverse")),
+                    *(getattr(decoder, name) for name in names), self.char_embedding.weight,
+                    self.upos_embedding.weight, self.attention_combine.weight, self.output.weight]
 
         def make() -> StepTables:
             chars, tags = self.char_embedding.weight, self.upos_embedding.weight
