@@ -10,6 +10,8 @@ import torch
 from bilstm_tagger import ConfigError, InferenceOptions, load_config, load_model, read_conllu, train
 from bilstm_tagger.files import atomic_open
 from bilstm_tagger.inference.prediction import predict_file
+from bilstm_tagger.models.int8 import KeptWeights
+from bilstm_tagger.training.steps import adam
 
 from .conftest import CONFIGS, TINY_CONLLU, data_overrides, train_tiny
 
@@ -114,6 +116,19 @@ def test_linear_schedule_keeps_the_rate_then_lowers_it_to_zero(tiny_path, tmp_pa
                          ({"lemmatizer.schedule": "steps"}, "schedule must be one of")):
         with pytest.raises(ConfigError, match=message):
             train_tiny(tmp_path / "bad", tiny_path, **bad)
+
+
+def test_adam_steps_mark_the_parameters_changed():
+    # the fused kernel writes the weights behind autograd's back: without the hook, values kept from them (the int8
+    # copies dev is tagged with, int8.KeptWeights) would stay those of the first epoch
+    layer = torch.nn.Linear(3, 2)
+    optimizer = adam(layer.parameters(), learning_rate=0.1)
+    kept = KeptWeights()
+    before = kept.get("copy", list(layer.parameters()), lambda: layer.weight.detach().clone())
+    layer(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    after = kept.get("copy", list(layer.parameters()), lambda: layer.weight.detach().clone())
+    assert not torch.equal(before, after) and torch.equal(after, layer.weight.detach())
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

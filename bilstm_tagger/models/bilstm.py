@@ -24,6 +24,7 @@ from ..registry import registry
 from . import int8
 from .base import architecture_builder
 from .batching import Batch
+from .dropout import Dropout
 from .embedding import WordCharEmbedding
 from .factored_feats import FactoredFeatsHead
 from .neural import NeuralTagger, doubled_cell_input, lstm_cell, padded_bilstm, run_packed
@@ -101,7 +102,7 @@ class BiLSTMTagger(NeuralTagger):
             cluster_dim=cluster_dim,
             frequency_dim=frequency_dim,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.lstm = nn.LSTM(
             self.embedding.output_dim,
             hidden,

@@ -44,6 +44,7 @@ from . import int8
 from .base import architecture_builder
 from .batching import char_ids
 from .beam import Beam
+from .dropout import Dropout
 from .neural import (
     bidirectional_steps, doubled_cell_input, load_module_arrays, lstm_cell, module_arrays, run_packed, tanh_by_sigmoid,
 )
@@ -180,7 +181,7 @@ class CharLemmatizer(nn.Module):
         self.edit_threshold = edit_threshold
         self.char_embedding = nn.Embedding(n_chars + 2, char_dim, padding_idx=PAD_ID)
         self.upos_embedding = nn.Embedding(n_upos + 1, upos_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.encoder = nn.LSTM(char_dim + upos_dim, hidden, batch_first=True, bidirectional=True)
         self.decoder = nn.LSTM(char_dim + upos_dim, 2 * hidden, batch_first=True)
         self.attention_score = nn.Linear(2 * hidden, 2 * hidden, bias=False)

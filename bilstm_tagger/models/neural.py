@@ -25,6 +25,7 @@ from ..vocab import IGNORE_INDEX
 from . import int8
 from .base import TaggerModel
 from .batching import Batch
+from .dropout import dropout
 from .tag_pairs import TagPairs
 
 
@@ -80,7 +81,7 @@ def padded_bilstm(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor) ->
     layer_inputs, finals = inputs, []
     for layer in range(lstm.num_layers):
         if layer > 0 and lstm.dropout > 0:
-            layer_inputs = F.dropout(layer_inputs, lstm.dropout, lstm.training)
+            layer_inputs = dropout(layer_inputs, lstm.dropout, lstm.training)
         directions = []
         for suffix in ("", "_reverse"):
             weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in LSTM_WEIGHTS]

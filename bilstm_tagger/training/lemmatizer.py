@@ -25,7 +25,7 @@ from ..models.lemmatizer import make_lemma_batch
 from ..serialization import TrainedLemmatizer
 from ..vocab import LemmaVocabularies
 from .config import LemmatizerSettings
-from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
+from .steps import adam, gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
 
 
 def dev_lemma_accuracy(lemmatizer: TrainedLemmatizer, dev: Sequence[Sentence], device: torch.device) -> float:
@@ -79,7 +79,7 @@ def train_lemmatizer(
     except Exception as exc:  # confection's validation
         raise ConfigError(f"[lemmatizer.model] cannot be built: {config_error_text(exc)}") from None
     trained = TrainedLemmatizer(vocabs=vocabs, model=model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    optimizer = adam(model.parameters(), learning_rate=settings.learning_rate)
     examples = vocabs.examples
     per_epoch = max(len(examples), settings.epoch_forms)
     start = time.perf_counter()

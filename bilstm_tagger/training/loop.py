@@ -64,7 +64,7 @@ from .checkpoint import TrainingState, checkpoint_files, read_checkpoint, restor
 from .config import LemmatizerSettings, Settings, TrainingSettings
 from .distributed import Distribution, data_parallel, join, leave
 from .lemmatizer import train_lemmatizer
-from .steps import gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
+from .steps import adam, gradient_step, rate_after_stalled_epoch, rate_before_batch, stop_reason
 
 LOG_FILE = "train_log.jsonl"
 
@@ -453,7 +453,7 @@ def _train_network(
     device = run.device
     vocabs = run.vocabs
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.learning_rate, betas=(0.9, settings.beta2))
+    optimizer = adam(model.parameters(), learning_rate=settings.learning_rate, beta2=settings.beta2)
     # With ema_decay > 0, dev scores and checkpoints use an exponential moving average of the weights, which
     # smooths out the noise of the last updates (Polyak averaging).
     averaged = copy.deepcopy(model) if settings.ema_decay > 0 else model
