@@ -1,11 +1,12 @@
 """Dropout for training on the CPU, its masks drawn by a compiled counter-based generator.
 
 Torch draws a CPU dropout mask with its Mersenne Twister one number at a time: on the default model's EWT batches
-(about 1,000 word slots of 464 and 192 features) its three dropouts took 8% of a training step, 6 ms for the
-widest alone (bench/RESULTS.md, "Speed": training steps). Here each value's keep-or-drop comes from SplitMix64 of
-its index and one 64-bit seed, a loop the compiler vectorizes (0.11 ms for the same tensor). The seed is drawn from
-torch's generator, so ``torch.manual_seed`` still fixes a run, a checkpoint's torch RNG state still resumes it
-exactly, and each call draws a new mask. Elsewhere (a GPU, another dtype, evaluation) this is ``F.dropout``.
+(about 1,000 word slots of 464 and 192 features) its three dropouts took 8% of a training step, 6 ms for the widest
+alone (bench/RESULTS.md, "Speed": "Training EWT in 10 minutes"). Here each value's keep-or-drop comes from
+SplitMix64 of its index and one 64-bit seed, a loop the compiler vectorizes (0.11 ms for the same tensor). The seed
+is drawn from torch's generator, so ``torch.manual_seed`` still fixes a run, a checkpoint's torch RNG state still
+resumes it exactly, and each call draws a new mask. Elsewhere (a GPU, another dtype, evaluation) this is
+``F.dropout``.
 
 The kernel is compiled with numba on first use and kept in numba's cache; inference never imports numba here.
 """

@@ -14,6 +14,7 @@ from torch import nn
 from ..registry import registry
 from .base import architecture_builder
 from .batching import Batch
+from .dropout import Dropout
 from .embedding import WordCharEmbedding
 from .neural import NeuralTagger, run_packed
 
@@ -65,7 +66,7 @@ class RNNTagger(NeuralTagger):
             char_hidden=char_hidden,
             char_encoder=char_encoder,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = CELLS[cell](
             self.embedding.output_dim,
             hidden,

@@ -30,6 +30,7 @@ from ..registry import registry
 from ..vocab import IGNORE_INDEX
 from .base import architecture_builder
 from .batching import Batch
+from .dropout import Dropout
 from .beam import Beam
 from .embedding import WordCharEmbedding
 from .neural import NeuralTagger, reverse_padded, run_packed
@@ -102,7 +103,7 @@ class Seq2SeqTagger(NeuralTagger):
             char_hidden=char_hidden,
             char_encoder=char_encoder,
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         lstm_dropout = dropout if layers > 1 else 0.0
         self.encoder = nn.LSTM(self.embedding.output_dim, hidden, num_layers=layers, batch_first=True, dropout=lstm_dropout)
         self.tag_embedding = nn.Embedding(self.bos + 1, tag_dim)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def adam(parameters: Iterable[torch.nn.Parameter], *, learning_rate: float, beta2: float = 0.999) -> torch.optim.Adam:
     """Adam over ``parameters``, fused into one kernel per step (torch's ``fused=True``; the same update up to float
     rounding): the default model's EWT steps spent 7.7% of their time in the per-parameter loop, 3.1% fused
-    (bench/RESULTS.md, "Speed": training steps).
+    (bench/RESULTS.md, "Speed": "Training EWT in 10 minutes").
 
     The fused kernel writes the parameters without bumping their version counters, by which values derived from
     them (:class:`~bilstm_tagger.models.int8.KeptWeights`: the int8 copies dev is tagged with) know they changed; a
