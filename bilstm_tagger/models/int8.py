@@ -12,7 +12,7 @@ tagging time on a CPU (bench/RESULTS.md, "Speed"); the loops themselves are :mod
 from __future__ import annotations
 
 import functools
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, NamedTuple, Sequence, Tuple, Union
 
 import torch
 
@@ -55,26 +55,24 @@ def quantize_columns(weights: torch.Tensor) -> QuantizedWeights:
     return QuantizedWeights(values.to(torch.int8), values, scales / QMAX)
 
 
-def products(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+def products(states: torch.Tensor, weights: QuantizedWeights) -> torch.Tensor:
     """The exact integer products of states (D, M, K) in [-1, 1], quantized, with ``weights``' int8 values: (D, M, N),
-    int32, or for fewer than :data:`FLOAT_ROWS` rows float32 holding the same integers. ``out``: an int32 (D, M, N)
-    buffer, reused across steps. Products of parts of K add up exactly to the product of the whole."""
+    int32, or for fewer than :data:`FLOAT_ROWS` rows float32 holding the same integers. Products of parts of K add up
+    exactly to the product of the whole."""
     rows = (states * QMAX).round_()
     if states.shape[1] < FLOAT_ROWS and states.shape[-1] <= EXACT_IN_FLOAT:
         return torch.bmm(rows, weights.as_float)
     rows = rows.to(torch.int8)
-    products = out if out is not None else torch.empty(
-        (len(rows), rows.shape[1], weights.values.shape[-1]), dtype=torch.int32
-    )
+    products = torch.empty((len(rows), rows.shape[1], weights.values.shape[-1]), dtype=torch.int32)
     for d in range(len(rows)):
         torch._int_mm(rows[d], weights.values[d], out=products[d])
     return products
 
 
-def bmm(states: torch.Tensor, weights: QuantizedWeights, *, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+def bmm(states: torch.Tensor, weights: QuantizedWeights) -> torch.Tensor:
     """``states @ weights`` for states (D, M, K) in [-1, 1]: (D, M, N) float (see :func:`products`)."""
     # torch.mul, not addcmul: addcmul with a broadcast factor is 15-30x slower from a few hundred rows (torch 2.13)
-    return torch.mul(products(states, weights, out=out), weights.factors)
+    return torch.mul(products(states, weights), weights.factors)
 
 
 class KeptWeights:
