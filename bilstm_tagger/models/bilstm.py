@@ -116,7 +116,8 @@ class BiLSTMTagger(NeuralTagger):
         if self.factored:
             heads["feats"] = FactoredFeatsHead(2 * hidden, list(feats_labels or []))
         self.heads = nn.ModuleDict(heads)
-        # the step loop's weights per layer, stacked and in int8 (_step_weights), and the input projection's
+        # what is derived from the parameters and kept until they change: the step loop's weights per layer
+        # (_step_weights), their int8 copies (_compiled_layers), the input projection's (_projection)
         self._kept = int8.KeptWeights()
 
     def target_loss(self, target: str, scores: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
@@ -230,7 +231,7 @@ class BiLSTMTagger(NeuralTagger):
         state_rows = rows.reshape(steps, -1)
         states = flat_table  # what the first layer reads: the cached projections
         for layer in range(self.lstm.num_layers):
-            weights, bias, _ = self._step_weights(layer)
+            weights, bias = self._step_weights(layer)
             read_rows = table_rows if layer == 0 else state_rows  # later layers: the states of the one below
             states = lstm_layer_steps(states, read_rows, rows, weights, bias, dump + 1)
         out = states[:dump].view(steps, n, 2 * hidden).transpose(0, 1)  # (B, T, 2H)
@@ -248,7 +249,7 @@ class BiLSTMTagger(NeuralTagger):
         return torch.from_numpy(states)
 
     def _compiled_layers(self) -> compiled_steps.LayerStack:
-        """The int8 weights of :meth:`_step_weights` as :func:`compiled_steps.bilstm_states` reads them, each part
+        """The weights of :meth:`_step_weights` in int8, as :func:`compiled_steps.bilstm_states` reads them, each part
         contiguous; kept until the parameters change."""
         from . import compiled_steps
 
@@ -262,7 +263,8 @@ class BiLSTMTagger(NeuralTagger):
         def split() -> compiled_steps.LayerStack:
             layers = []
             for layer in range(self.lstm.num_layers):
-                _, bias, quantized = self._step_weights(layer)
+                weights, bias = self._step_weights(layer)
+                quantized = int8.quantize_columns(weights)
                 if layer == 0:
                     layers.append(compiled_steps.LayerWeights(None, quantized, None))
                 else:
@@ -274,26 +276,24 @@ class BiLSTMTagger(NeuralTagger):
 
         return self._kept.get("compiled layers", self.lstm.parameters, split)
 
-    def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
+    def _step_weights(self, layer: int) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """What :func:`lstm_layer_steps` multiplies by for ``layer`` (the cell input's doubled, as
         :func:`~bilstm_tagger.models.neural.lstm_cell` reads them): the recurrent weights (2, H, 4H) and no bias
         for the first layer (its cached projections hold the input part and both biases); input and recurrent
-        weights stacked (2, 2H + H, 4H) and both biases (2, 1, 4H) for the others; and those weights in int8. Kept
-        until the parameters change: stacking them for every batch cost 0.2 ms of a short sentence's 2.5."""
+        weights stacked (2, 2H + H, 4H) and both biases (2, 1, 4H) for the others. Kept until the parameters
+        change: stacking them for every batch cost 0.2 ms of a short sentence's 2.5."""
         lstm, directions = self.lstm, ("", "_reverse")
 
-        def stack() -> Tuple[torch.Tensor, Optional[torch.Tensor], int8.QuantizedWeights]:
+        def stack() -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
             hidden = lstm.hidden_size
             w_hh = torch.stack([getattr(lstm, f"weight_hh_l{layer}{s}").t() for s in directions])
             if layer == 0:
-                w_hh = doubled_cell_input(w_hh, hidden)
-                return w_hh, None, int8.quantize_columns(w_hh)
+                return doubled_cell_input(w_hh, hidden), None
             w_ih = torch.stack([getattr(lstm, f"weight_ih_l{layer}{s}").t() for s in directions])
             bias = torch.stack(
                 [getattr(lstm, f"bias_ih_l{layer}{s}") + getattr(lstm, f"bias_hh_l{layer}{s}") for s in directions]
             ).unsqueeze(1)
-            weights = doubled_cell_input(torch.cat([w_ih, w_hh], dim=1), hidden)
-            return weights, doubled_cell_input(bias, hidden), int8.quantize_columns(weights)
+            return doubled_cell_input(torch.cat([w_ih, w_hh], dim=1), hidden), doubled_cell_input(bias, hidden)
 
         parameters = [getattr(lstm, f"{kind}_l{layer}{s}") for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                       for s in directions]
