@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from bilstm_tagger import load_model, read_conllu
 from bilstm_tagger.training.distributed import Distribution
@@ -25,6 +26,26 @@ def test_shares_are_disjoint_equal_and_leave_out_less_than_one_batch_per_rank(wo
     taken = [b for share in shares for b in share]
     assert len(taken) == len(set(taken))
     assert len(batches) - len(taken) < world_size
+
+
+def test_rank_0_takes_its_machines_waiting_ranks_threads_while_it_works_alone():
+    """Rank 0 trains the lemmatizer and scores dev while the other ranks of its machine wait in a collective: it
+    runs with their torch threads too (up to the cores it may use), and gives them back afterwards; another rank,
+    or a single process, keeps its own."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        with Distribution(rank=0, world_size=2, local_world_size=2).leader_threads():
+            assert torch.get_num_threads() == min(2, cores)
+        assert torch.get_num_threads() == 1
+        for others in (Distribution(rank=1, world_size=2, local_world_size=2), Distribution()):
+            with others.leader_threads():
+                assert torch.get_num_threads() == 1
+        with Distribution(rank=0, world_size=2, local_world_size=1).leader_threads():  # its peer on another machine
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_two_gloo_processes_train_one_model_that_loads_and_tags(tiny_path: Path, tmp_path: Path):

@@ -9,15 +9,17 @@ Every rank reads the data, builds the same vocabularies and the same initial mod
 the same shuffled batch list each epoch; rank r takes batches r, r + N, r + 2N, ... (each rank the same number, so
 gradient all-reduces pair up). DDP averages the gradients, so the weights stay equal on every rank. Rank 0 alone
 trains the lemmatizer, scores dev, writes the model directory and checkpoints; its decisions (improved, stop) are
-broadcast so every rank decays the learning rate and stops at the same batch.
+broadcast so every rank decays the learning rate and stops at the same batch. While rank 0 works alone, it takes the
+torch threads of the ranks on its machine that wait for it (:meth:`Distribution.leader_threads`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple, TypeVar
+from typing import Iterator, List, Sequence, Tuple, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -42,6 +44,8 @@ class Distribution:
     local_rank: int = 0
     owns_group: bool = False
     """Whether :func:`join` created the process group (and :func:`leave` ends it)."""
+    local_world_size: int = 1
+    """How many of the ranks run on this machine (torchrun's ``LOCAL_WORLD_SIZE``)."""
 
     @property
     def active(self) -> bool:
@@ -57,6 +61,24 @@ class Distribution:
         of N (at most N - 1 batches of an epoch are left out, different ones each epoch)."""
         usable = len(batches) - len(batches) % self.world_size
         return list(batches[self.rank : usable : self.world_size])
+
+    @contextlib.contextmanager
+    def leader_threads(self) -> Iterator[None]:
+        """Around what rank 0 does alone while the other ranks wait for it in a collective (training the lemmatizer,
+        scoring dev): rank 0 takes the torch threads of the waiting ranks on its machine as well (torchrun starts
+        each rank with one, ``OMP_NUM_THREADS=1``), up to the cores this process may run on; a rank blocked in a
+        gloo collective uses no CPU. EWT's lemmatizer, 3 epochs on 2 ranks: 50 s against 62-78 s on rank 0's one
+        thread (bench/RESULTS.md, "Speed"). Other ranks, and a run that is not distributed, are left as they are."""
+        if not (self.active and self.leads and self.local_world_size > 1):
+            yield
+            return
+        before = torch.get_num_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(before, min(before * self.local_world_size, cores)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     def any(self, flag: bool, device: torch.device) -> bool:
         """True on every rank when ``flag`` is true on any (e.g. a rank past the time limit)."""
@@ -107,7 +129,12 @@ def join(device: torch.device) -> Tuple[Distribution, torch.device]:
     owns_group = not dist.is_initialized()  # a caller's own group is used as it is, and left to the caller
     if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=TIMEOUT)
-    return Distribution(rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns_group), device
+    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    distribution = Distribution(
+        rank=rank, world_size=world_size, local_rank=local_rank, owns_group=owns_group,
+        local_world_size=local_world_size,
+    )
+    return distribution, device
 
 
 class _Loss(nn.Module):

@@ -202,7 +202,7 @@ def _train(
             lemmatizer = read_lemmatizer(output_dir, config)
             lemmatizer_meta = read_meta(output_dir).get("lemmatizer", {})
         else:
-            with _deterministic(settings.system.deterministic):
+            with _deterministic(settings.system.deterministic), distribution.leader_threads():
                 lemmatizer, lemmatizer_meta = train_lemmatizer(
                     train=train_sentences, dev=dev_sentences, settings=settings.lemmatizer, device=torch_device,
                     seed=run_seed, progress=progress,
@@ -525,14 +525,15 @@ def _train_network(
                 break
         bar.close()
         total_loss, seen_words = distribution.total([total_loss, seen_words], device)
-        improved = distribution.leads and run.end_epoch(
-            averaged,
-            epoch=epoch,
-            loss=total_loss / max(seen_words, 1),
-            words=int(seen_words),
-            seconds=time.perf_counter() - epoch_start,
-            lr=optimizer.param_groups[0]["lr"],
-        )
+        with distribution.leader_threads():
+            improved = distribution.leads and run.end_epoch(
+                averaged,
+                epoch=epoch,
+                loss=total_loss / max(seen_words, 1),
+                words=int(seen_words),
+                seconds=time.perf_counter() - epoch_start,
+                lr=optimizer.param_groups[0]["lr"],
+            )
         improved = bool(distribution.from_leader([improved], device)[0])
         if improved:
             bad_epochs = 0
