@@ -328,6 +328,19 @@ def test_splitter_spans_cover_every_word_and_survive_a_round_trip():
         SentenceSplitter.from_dict({**splitter.to_dict(), "threshold": 1.0})
 
 
+def test_splitter_never_cuts_a_quote_off_the_quotation_it_opens_or_closes():
+    # logits that start a sentence after every sentence-final token and every quote, opening or closing
+    splitter = SentenceSplitter(weights={"s-1=final": 10.0, "s-1=closing": 10.0}, bias=-5.0, threshold=0.5, scores={})
+    words = ["He", "said", '"', "Go", ".", '"', "We", "went", ".", '"', "Why", "?", '"']
+    cuts = [i for i, logit in enumerate(splitter.gap_logits(words), start=1) if logit >= 0]
+    assert cuts == [3, 5, 6, 9, 10, 12]
+    # a closing quote stays with its quotation, an opening one with what it opens; a quote after a closed
+    # quotation may open a sentence
+    assert splitter.spans(words) == [(0, 6), (6, 9), (9, 13)]
+    # join_unsplit's pairs are judged by the logits alone
+    assert splitter.separates(words[:5], words[5:]) and not splitter.separates(words[:4], words[4:])
+
+
 def test_splitter_needs_a_gap_of_each_kind_to_learn_from():
     assert SentenceSplitter.fit([["One", "sentence", "only"]]) is None
     assert SentenceSplitter.fit([["Hi"], ["Bye"], ["Ok"]]) is None  # every gap starts a sentence
