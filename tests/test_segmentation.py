@@ -181,22 +181,44 @@ def test_several_processes_are_cpu_workers(tiny_model, tiny_data, tmp_path, caps
         prediction.tag_conllu(tagger, tiny_data, io.StringIO(), processes=2)
 
 
-def test_a_worker_that_dies_stops_the_command_with_a_message(tiny_model, tmp_path, monkeypatch):
+@pytest.mark.parametrize("handed_out_late", [False, True])
+def test_a_worker_that_dies_stops_the_command_with_a_message(tiny_model, tmp_path, monkeypatch, handed_out_late):
     """A worker killed mid-run (as the out-of-memory killer would) ends tagging with an error naming the chunk,
-    where multiprocessing.Pool waited for its result for ever; the output file given is not written."""
+    where multiprocessing.Pool waited for its result for ever; the output file given is not written. The same when
+    the pool broke before every chunk in flight was handed out (``handed_out_late``: a worker killed on the first
+    chunk, the next handed out only after that)."""
+    import concurrent.futures
+    import contextlib
     import signal
 
     from bilstm_tagger.errors import BilstmTaggerError
     from bilstm_tagger.inference import prediction
 
     tag_chunk = prediction._tag_chunk
+    dies_from_line = 1 if handed_out_late else 2
 
-    def dies_on_its_second_chunk(tagger, path, input_format, first, data):
-        if first > 1:
+    def dies(tagger, path, input_format, first, data):
+        if first >= dies_from_line:
             os.kill(os.getpid(), signal.SIGKILL)
         return tag_chunk(tagger, path, input_format, first, data)
 
-    monkeypatch.setattr(prediction, "_tag_chunk", dies_on_its_second_chunk)  # the forked workers inherit it
+    chunk_tagger = prediction._chunk_tagger
+
+    @contextlib.contextmanager
+    def hands_out_after_the_first_chunk_ends(tagger, processes):
+        with chunk_tagger(tagger, processes) as (submit, lookahead):
+            submitted = []
+
+            def submit_later(*chunk):
+                concurrent.futures.wait(submitted[:1])  # its worker died: the pool is broken from then on
+                submitted.append(submit(*chunk))
+                return submitted[-1]
+
+            yield submit_later, lookahead
+
+    monkeypatch.setattr(prediction, "_tag_chunk", dies)  # the forked workers inherit it
+    if handed_out_late:
+        monkeypatch.setattr(prediction, "_chunk_tagger", hands_out_after_the_first_chunk_ends)
     monkeypatch.setattr(prediction, "CHUNK_SENTENCES", 3)
     monkeypatch.setattr(prediction, "MIN_CHUNK_BYTES", 1)
     text = tmp_path / "in.txt"
@@ -209,7 +231,8 @@ def test_a_worker_that_dies_stops_the_command_with_a_message(tiny_model, tmp_pat
     signal.alarm(60)
     try:
         # the chunk named is the first whose result was lost: the killed worker's, or one before it still running
-        with pytest.raises(BilstmTaggerError, match=r"worker process ended abruptly while tagging the chunk from line"):
+        with pytest.raises(BilstmTaggerError, match=r"worker process ended abruptly while tagging the chunk from line"
+                           + (r" 1 " if handed_out_late else "")):
             prediction.predict_file(load_model(tiny_model), input_path=text, output_path=out, processes=2)
     finally:
         signal.alarm(0)

@@ -204,7 +204,7 @@ def _chunk_tagger(tagger: Tagger, processes: int):
     something whose ``result()`` gives :func:`_tag_chunk`'s result; at most ``lookahead`` chunks should be in
     flight. One process tags with ``tagger`` itself; more fork a pool whose workers tag with their copy of it, one
     torch thread each. A worker that dies (killed, out of memory) makes ``result()`` raise ``BrokenProcessPool``
-    instead of waiting for ever, as ``multiprocessing.Pool`` does."""
+    instead of waiting for ever, as ``multiprocessing.Pool`` does; so does every chunk submitted after that."""
     global _WORKER_TAGGER
     if processes <= 1:
         yield (lambda *chunk: _Done(_tag_chunk(tagger, *chunk))), 0
@@ -213,8 +213,19 @@ def _chunk_tagger(tagger: Tagger, processes: int):
     # forked children inherit the loaded model (no reloading, pages shared) and start with one torch thread
     # (bilstm_tagger.threads), which is what several processes on the same cores want
     pool = concurrent.futures.ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+
+    def submit(*chunk) -> concurrent.futures.Future:
+        try:
+            return pool.submit(_tag_in_worker, *chunk)
+        except concurrent.futures.BrokenExecutor as error:
+            # a worker died before this chunk was handed out: the caller learns it from the chunks in input order,
+            # the first of them whose result was lost, as it does for the chunks in flight
+            lost: concurrent.futures.Future = concurrent.futures.Future()
+            lost.set_exception(error)
+            return lost
+
     try:
-        yield (lambda *chunk: pool.submit(_tag_in_worker, *chunk)), 2 * processes
+        yield submit, 2 * processes
     except BaseException:
         # an error, ^C or a closed output: stop the workers now rather than after the chunks they hold
         _terminate_workers(pool)
