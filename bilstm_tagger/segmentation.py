@@ -215,11 +215,10 @@ class SentenceSplitter:
         starts: List[int] = []
         quote_open = False
         for i, logit in enumerate(self.gap_logits(words), start=1):
-            if words[i - 1] in SYMMETRIC_QUOTES:
+            after_quote = words[i - 1] in SYMMETRIC_QUOTES
+            if after_quote:
                 quote_open = not quote_open
-            if logit >= cut and not (
-                quote_open and (words[i - 1] in SYMMETRIC_QUOTES or words[i] in SYMMETRIC_QUOTES)
-            ):
+            if logit >= cut and not (quote_open and (after_quote or words[i] in SYMMETRIC_QUOTES)):
                 starts.append(i)
                 quote_open = False
         return _spans_between(starts, len(words))
